@@ -1,0 +1,1 @@
+//! Benchmarks of vmknet. The criterion benches live in `benches/`.

@@ -1,0 +1,18 @@
+//! Types and frame classification shared by the vmknet XDP program and userspace.
+//!
+//! This crate is `no_std` and allocation-free so that the XDP classifier (`ebpf/classifier`) and the
+//! engine's userspace twin run *the same code*: the steering decision is [`classify`], generic over a
+//! [`FrameBytes`] source (a byte slice in userspace, the packet pointers of an `XdpContext` in the kernel)
+//! and a [`SteeringTables`] lookup (Rust maps in userspace, BPF hash maps in the kernel).
+//!
+//! The map keys and values are `#[repr(C)]` with explicit padding, so userspace can write them into BPF maps
+//! byte for byte.
+#![cfg_attr(not(feature = "user"), no_std)]
+
+pub mod classify;
+pub mod keys;
+pub mod reason;
+
+pub use classify::{FrameBytes, Steer, SteerPass, SteeringTables, classify};
+pub use keys::{Ipv4Key, Ipv6Key, MacKey, SteerTarget};
+pub use reason::DropReason;

@@ -1,0 +1,21 @@
+//! vmknet: VMware ESXi's VMkernel networking layer as a Linux dataplane.
+//!
+//! On an ESXi host, system traffic (management, vMotion, IP storage, Fault Tolerance, replication, vSAN, ...)
+//! goes through VMkernel adapters (`vmkN`), each bound to one of several isolated TCP/IP stacks (netstacks).
+//! vmknet reproduces that layer on a Linux NIC:
+//!
+//! - [`model`] parses and validates the host description (netstacks, vmk adapters, routes, service tags)
+//!   against VMkernel's rules and renders esxcli-style views of it. Everything else is compiled from it.
+//! - [`wire`] holds zero-copy frame views that never panic, whatever the input.
+//! - [`pipeline`] is the pure per-frame path: steering, MTU, header validation, local-address check, service
+//!   demultiplexing and isolation policy, ending in exactly one counted [`pipeline::Verdict`].
+//! - [`io`] holds frame backends (pcap/pcapng replay and capture).
+//! - [`stats`] aggregates per-worker counters off the hot path and renders them.
+//! - [`cli`] implements the `vmknet` subcommands.
+
+pub mod cli;
+pub mod io;
+pub mod model;
+pub mod pipeline;
+pub mod stats;
+pub mod wire;

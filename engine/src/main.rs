@@ -1,0 +1,7 @@
+//! The `vmknet` command.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    vmknet::cli::main()
+}

@@ -1,0 +1,1 @@
+//! esxcli-style views.

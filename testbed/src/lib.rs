@@ -1,0 +1,1 @@
+//! Traffic models and test topologies for vmknet.
