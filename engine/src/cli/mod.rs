@@ -1,6 +1,98 @@
-//! CLI.
+//! The `vmknet` command line: parsing (clap) and one module per subcommand.
+//!
+//! Subcommands print human-readable text by default and JSON with `--format json`. Exit status: 0 on
+//! success, 1 when the input is refused (an invalid host file, say), 2 on usage or I/O errors.
 
-/// Entry point.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+mod check;
+mod show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::{EMBEDDED_DEFAULT, HostModel, LoadError};
+
+/// VMware ESXi's VMkernel networking layer on a Linux NIC.
+#[derive(Debug, Parser)]
+#[command(name = "vmknet", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a host file against VMkernel's rules; print every error and warning.
+    Check(check::CheckArgs),
+    /// Show the host model as esxcli would (netstacks, interfaces, ipv4, ipv6, routes, tags, services).
+    Show(show::ShowArgs),
+    /// Print configuration files.
+    Config {
+        #[command(subcommand)]
+        what: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the embedded default host file.
+    Default,
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// esxcli-style text.
+    #[default]
+    Text,
+    /// JSON, for scripts.
+    Json,
+}
+
+/// The host file option shared by subcommands.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArg {
+    /// Host file (TOML); the embedded default host when omitted.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// Loads the host, or prints why not and returns the exit code.
+    pub(crate) fn load(&self) -> Result<HostModel, ExitCode> {
+        HostModel::load_or_default(self.config.as_deref()).map_err(|err| {
+            eprintln!("vmknet: {err}");
+            match err {
+                LoadError::Read { .. } => ExitCode::from(2),
+                LoadError::Invalid { .. } => ExitCode::from(1),
+            }
+        })
+    }
+}
+
+/// Writes `text` to standard output. A closed pipe (`vmknet show routes | head`) ends the output quietly
+/// instead of panicking as `print!` would.
+pub(crate) fn emit(text: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = write!(std::io::stdout().lock(), "{text}");
+}
+
+/// Runs the command line of this process.
+pub fn main() -> ExitCode {
+    run(Cli::parse())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Show(args) => show::run(&args),
+        Command::Config {
+            what: ConfigCommand::Default,
+        } => {
+            emit(EMBEDDED_DEFAULT);
+            ExitCode::SUCCESS
+        }
+    }
 }

@@ -249,7 +249,6 @@ impl Builder<'_> {
     fn vmk(&mut self, raw: RawVmk, id: VmkId, stacks: &HashMap<String, NetstackId>) -> Option<Vmk> {
         let name = raw.name.get_ref().clone();
         let field = |f: &str| format!("vmk[{name}].{f}");
-        let mut ok = true;
         if !is_vmk_name(&name) {
             self.error(
                 raw.name.span(),
@@ -258,7 +257,6 @@ impl Builder<'_> {
                 Rule::VmkName,
                 "adapter names are vmk followed by a number",
             );
-            ok = false;
         }
         let netstack = match &raw.netstack {
             None => Some(NetstackId(0)),
@@ -327,7 +325,6 @@ impl Builder<'_> {
             .iter()
             .filter_map(|s| self.host_cidr_v6(s, field("ipv6")))
             .collect();
-        let ipv6_ok = ipv6.len() == raw.ipv6.len();
         let ipv4_gateway = raw.ipv4_gateway.as_ref().and_then(|g| {
             let gw: Ipv4Addr = self.parse_addr(g, field("ipv4_gateway"))?;
             if let Some(Ipv4Mode::Static(cidr)) = ipv4 {
@@ -362,11 +359,16 @@ impl Builder<'_> {
             Some(gw)
         });
         let tags = self.tags(&raw, netstack, stacks);
-        let (Some(netstack), Some(mac), Some(vlan), Some(mtu), Some(ipv4), Some(tags), true, true) =
-            (netstack, mac, vlan, mtu, ipv4, tags, ok, ipv6_ok)
-        else {
-            return None;
-        };
+        // An adapter whose stack is unknown cannot take part in the stack-wide checks. Any other failed value
+        // is already reported; a neutral stand-in keeps the adapter in the checks that follow, so one mistake
+        // does not surface again as unreachable gateways.
+        let netstack = netstack?;
+        let (mac, vlan, mtu, ipv4) = (
+            mac.unwrap_or(MacAddr([0; 6])),
+            vlan.unwrap_or(0),
+            mtu.unwrap_or(DEFAULT_MTU),
+            ipv4.unwrap_or(Ipv4Mode::None),
+        );
         Some(Vmk {
             id,
             name: name.clone(),
@@ -403,14 +405,13 @@ impl Builder<'_> {
         raw: &RawVmk,
         netstack: Option<NetstackId>,
         stacks: &HashMap<String, NetstackId>,
-    ) -> Option<Vec<ServiceTag>> {
+    ) -> Vec<ServiceTag> {
         let name = raw.name.get_ref();
         let field = format!("vmk[{name}].tags");
         let stack_key = netstack
             .and_then(|id| stacks.iter().find(|(_, v)| **v == id))
             .map(|(k, _)| NetstackKey::from_key(k));
         let mut tags = Vec::new();
-        let mut ok = true;
         for spanned in &raw.tags {
             let text = spanned.get_ref();
             let Some(tag) = ServiceTag::from_esxcli(text) else {
@@ -422,7 +423,6 @@ impl Builder<'_> {
                     }
                 };
                 self.error(spanned.span(), field.clone(), text, Rule::TagKnown, hint);
-                ok = false;
                 continue;
             };
             if tags.contains(&tag) {
@@ -446,11 +446,10 @@ impl Builder<'_> {
                     rule,
                     format!("`{tag}` cannot be enabled on an adapter of stack `{stack}`"),
                 );
-                ok = false;
             }
             tags.push(tag);
         }
-        ok.then_some(tags)
+        tags
     }
 
     fn unique_vmks(&mut self, vmks: &[Vmk], spans: &[Range<usize>]) {
@@ -468,7 +467,9 @@ impl Builder<'_> {
                     msg,
                 );
             }
-            if let Some(first) = macs.insert(vmk.mac, vmk) {
+            // A zero MAC stands in for one that failed to parse, already reported.
+            if vmk.mac.is_zero() {
+            } else if let Some(first) = macs.insert(vmk.mac, vmk) {
                 let msg = format!("MAC already used by {}", first.name);
                 self.error(
                     span.clone(),

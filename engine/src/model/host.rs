@@ -211,6 +211,13 @@ impl HostModel {
         &self.netstacks[vmk.netstack.index()]
     }
 
+    /// Whether IP storage (iSCSI, NFS, NVMe/TCP) may use `vmk`. ESXi needs no service tag for it, but IP storage
+    /// runs on the default stack only: the vMotion and provisioning stacks carry nothing but their service, and
+    /// software iSCSI port binding requires default-stack adapters.
+    pub fn carries_ip_storage(&self, vmk: &Vmk) -> bool {
+        self.netstack_of(vmk).key == NetstackKey::Default
+    }
+
     /// Adapters bound to `netstack`.
     pub fn vmks_of<'a>(&'a self, netstack: &'a Netstack) -> impl Iterator<Item = &'a Vmk> + 'a {
         netstack.vmks.iter().map(|id| &self.vmks[id.index()])

@@ -10,6 +10,7 @@ mod build;
 mod diag;
 mod host;
 mod raw;
+mod routes;
 mod rules;
 mod types;
 pub mod view;
@@ -22,6 +23,7 @@ pub use host::{
     HostModel, Ipv4Mode, Ipv6Setup, Netstack, NetstackId, RouteSource, ServiceState, StaticRoute, TaggedService, Vmk,
     VmkId,
 };
+pub use routes::RouteEntry;
 pub use rules::Rule;
 pub use types::{
     CidrError, CongestionControl, IpCidr, IpNetwork, Ipv4Cidr, Ipv6Cidr, MacAddr, NetstackKey, ServiceTag,

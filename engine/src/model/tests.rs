@@ -86,7 +86,10 @@ fn syntax_errors_name_line_and_column() {
         other => panic!("expected a syntax error, got {other:?}"),
     };
     let line = diags.to_string();
-    assert!(line.starts_with("t.toml:19:7: error: (file) = \"big\": invalid type: string \"big\", expected i64"), "{line}");
+    assert!(
+        line.starts_with("t.toml:19:7: error: (file) = \"big\": invalid type: string \"big\", expected i64"),
+        "{line}"
+    );
     assert!(line.contains("[syntax: "), "{line}");
 }
 
@@ -94,7 +97,11 @@ fn syntax_errors_name_line_and_column() {
 fn unknown_fields_are_refused() {
     let errs = errors("\n[[vmk]]\nname = \"vmk1\"\nmac = \"00:50:56:00:00:02\"\nmtuu = 9000\n");
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].starts_with("t.toml:20:1: error: (file) = mtuu: unknown field `mtuu`"), "{}", errs[0]);
+    assert!(
+        errs[0].starts_with("t.toml:20:1: error: (file) = mtuu: unknown field `mtuu`"),
+        "{}",
+        errs[0]
+    );
 }
 
 #[test]
@@ -122,7 +129,11 @@ fn netstack_defined_twice() {
 #[test]
 fn custom_netstack_names() {
     let model = assert_valid("\n[[netstack]]\nkey = \"replication_2\"\n");
-    assert!(model.netstack_by_key(&NetstackKey::Custom("replication_2".into())).is_some());
+    assert!(
+        model
+            .netstack_by_key(&NetstackKey::Custom("replication_2".into()))
+            .is_some()
+    );
     assert_single_error(
         "\n[[netstack]]\nkey = \"my stack\"\n",
         "t.toml:18:7: error: netstack[my stack].key = my stack: not a valid stack name \
@@ -223,7 +234,10 @@ fn vlan_range() {
          VMkernel adapter's VLAN [vlan-range: an adapter's VLAN is 0 (untagged) to 4094; 4095 is virtual guest \
          tagging, reserved by 802.1Q (§2.2)]",
     );
-    assert_eq!(errors(&vmk(1, "defaultTcpipStack", "").replace("vlan = 101", "vlan = -1")).len(), 1);
+    assert_eq!(
+        errors(&vmk(1, "defaultTcpipStack", "").replace("vlan = 101", "vlan = -1")).len(),
+        1
+    );
 }
 
 #[test]
@@ -306,7 +320,10 @@ fn stack_gateway_inside_connected_subnet() {
 
 #[test]
 fn adapter_gateway_override_inside_its_subnet() {
-    let model = assert_valid(&format!("{}ipv4_gateway = \"10.1.0.254\"\n", vmk(1, "defaultTcpipStack", "")));
+    let model = assert_valid(&format!(
+        "{}ipv4_gateway = \"10.1.0.254\"\n",
+        vmk(1, "defaultTcpipStack", "")
+    ));
     assert_eq!(model.vmks[1].ipv4_gateway, Some("10.1.0.254".parse().unwrap()));
     assert_single_error(
         &format!("{}ipv4_gateway = \"10.0.0.1\"\n", vmk(1, "defaultTcpipStack", "")),
@@ -368,7 +385,13 @@ fn provisioning_stack_carries_only_provisioning() {
 fn management_ft_vsan_only_on_default_stack() {
     let custom = "\n[[netstack]]\nkey = \"repl\"\n";
     assert_valid(&format!("{custom}{}", vmk(1, "repl", "\"vSphereReplication\"")));
-    for tag in ["Management", "faultToleranceLogging", "VSAN", "vSphereBackupNFC", "NVMeTCP"] {
+    for tag in [
+        "Management",
+        "faultToleranceLogging",
+        "VSAN",
+        "vSphereBackupNFC",
+        "NVMeTCP",
+    ] {
         assert_single_error(
             &format!("{custom}{}", vmk(1, "repl", &format!("\"{tag}\""))),
             &format!(
@@ -401,7 +424,10 @@ fn all_errors_are_reported_at_once_in_file_order() {
         .iter()
         .map(|e| e.rsplit_once(" [").unwrap().1.split(':').next().unwrap())
         .collect();
-    assert_eq!(rules, ["netstack-exists", "mac-unicast", "vlan-range", "tag-known", "mtu-range"]);
+    assert_eq!(
+        rules,
+        ["netstack-exists", "mac-unicast", "vlan-range", "tag-known", "mtu-range"]
+    );
 }
 
 #[test]
@@ -409,20 +435,26 @@ fn several_services_on_one_adapter_is_a_warning() {
     assert!(warnings(&vmk(1, "defaultTcpipStack", "\"NVMeTCP\"")).is_empty());
     assert_eq!(
         warnings(&vmk(1, "defaultTcpipStack", "\"VSAN\", \"NVMeTCP\"")),
-        ["t.toml:18:8: warning: vmk[vmk1].tags = VSAN,NVMeTCP: several traffic types share one adapter \
-          [one-service-per-adapter: dedicate a VMkernel adapter to only one traffic type (§2.1)]"]
+        [
+            "t.toml:18:8: warning: vmk[vmk1].tags = VSAN,NVMeTCP: several traffic types share one adapter \
+          [one-service-per-adapter: dedicate a VMkernel adapter to only one traffic type (§2.1)]"
+        ]
     );
 }
 
 #[test]
 fn vmotion_gateway_equal_to_default_is_a_warning() {
     let vmotion = vmk(1, "vmotion", "\"VMotion\"").replace("10.1.0.11/24", "10.0.0.12/24");
-    let w = warnings(&format!("\n[[netstack]]\nkey = \"vmotion\"\nipv4_gateway = \"10.0.0.1\"\n{vmotion}"));
+    let w = warnings(&format!(
+        "\n[[netstack]]\nkey = \"vmotion\"\nipv4_gateway = \"10.0.0.1\"\n{vmotion}"
+    ));
     assert_eq!(
         w,
-        ["t.toml:22:8: warning: netstack[vmotion].ipv4_gateway = 10.0.0.1: the vMotion stack uses the default \
+        [
+            "t.toml:22:8: warning: netstack[vmotion].ipv4_gateway = 10.0.0.1: the vMotion stack uses the default \
           stack's gateway [vmotion-own-gateway: the vMotion stack exists to use a gateway different from the \
-          default stack's (§1.3 rule 5)]"]
+          default stack's (§1.3 rule 5)]"
+        ]
     );
 }
 
@@ -440,9 +472,11 @@ fn vmotion_stack_disables_vmotion_on_default_stack_adapters() {
     assert!(model.vmk_by_name("vmk1").unwrap().has_service(ServiceTag::Vmotion));
     assert_eq!(
         warnings(&both),
-        ["t.toml:18:8: warning: vmk[vmk2].tags = VMotion: vmk2 is disabled for VMotion on this adapter: the \
+        [
+            "t.toml:18:8: warning: vmk[vmk2].tags = VMotion: vmk2 is disabled for VMotion on this adapter: the \
           `vmotion` stack has adapters [service-moved-to-own-stack: once an adapter exists on the vMotion \
-          (provisioning) stack, default-stack adapters are disabled for vMotion (provisioning) (§1.3 rules 1-2)]"]
+          (provisioning) stack, default-stack adapters are disabled for vMotion (provisioning) (§1.3 rules 1-2)]"
+        ]
     );
 }
 
@@ -454,7 +488,12 @@ fn provisioning_stack_disables_provisioning_on_default_stack_adapters() {
         vmk(1, "vSphereProvisioning", "\"vSphereProvisioning\"")
     );
     let model = assert_valid(&both);
-    assert!(!model.vmk_by_name("vmk2").unwrap().has_service(ServiceTag::VsphereProvisioning));
+    assert!(
+        !model
+            .vmk_by_name("vmk2")
+            .unwrap()
+            .has_service(ServiceTag::VsphereProvisioning)
+    );
 }
 
 #[test]
