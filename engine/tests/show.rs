@@ -13,7 +13,10 @@ fn expected(name: &str) -> String {
 }
 
 fn vmknet(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vmknet")).args(args).output().expect("run vmknet");
+    let out = Command::new(env!("CARGO_BIN_EXE_vmknet"))
+        .args(args)
+        .output()
+        .expect("run vmknet");
     let text = |b: Vec<u8>| String::from_utf8(b).expect("utf-8 output");
     (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
 }
@@ -31,9 +34,16 @@ fn embedded_default_views_match_expected_tables() {
         (ViewKind::Services, "services"),
     ];
     for (kind, name) in views {
-        assert_eq!(model.view(kind, None).to_text(), expected(&format!("show-{name}.txt")), "show {name}");
+        assert_eq!(
+            model.view(kind, None).to_text(),
+            expected(&format!("show-{name}.txt")),
+            "show {name}"
+        );
     }
-    assert_eq!(model.view(ViewKind::Routes, Some("vmotion")).to_text(), expected("show-routes-vmotion.txt"));
+    assert_eq!(
+        model.view(ViewKind::Routes, Some("vmotion")).to_text(),
+        expected("show-routes-vmotion.txt")
+    );
 }
 
 #[test]
@@ -56,13 +66,21 @@ fn show_command_prints_the_same_tables_and_json() {
 fn check_accepts_the_default_and_reports_every_error_of_a_bad_file() {
     let (code, out, _) = vmknet(&["check"]);
     assert_eq!(code, 0);
-    assert_eq!(out, "esx01.lab.vmknet.test: valid: 4 netstacks, 9 VMkernel adapters, 2 static routes, 0 warning(s)\n");
+    assert_eq!(
+        out,
+        "esx01.lab.vmknet.test: valid: 4 netstacks, 9 VMkernel adapters, 2 static routes, 0 warning(s)\n"
+    );
 
     let (_, default, _) = vmknet(&["config", "default"]);
-    let bad = default.replace("mtu = 9000\nipv4 = \"10.20.20.11/24\"", "mtu = 9216\nipv4 = \"10.20.20.11/24\"").replace(
-        "tags = [\"faultToleranceLogging\"]",
-        "tags = [\"faultToleranceLogging\", \"Vmotion\"]",
-    );
+    let bad = default
+        .replace(
+            "mtu = 9000\nipv4 = \"10.20.20.11/24\"",
+            "mtu = 9216\nipv4 = \"10.20.20.11/24\"",
+        )
+        .replace(
+            "tags = [\"faultToleranceLogging\"]",
+            "tags = [\"faultToleranceLogging\", \"Vmotion\"]",
+        );
     let dir = std::env::temp_dir().join(format!("vmknet-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("bad.toml");
@@ -72,11 +90,20 @@ fn check_accepts_the_default_and_reports_every_error_of_a_bad_file() {
     assert_eq!(code, 1, "{out}");
     let errors: Vec<&str> = out.lines().filter(|l| l.contains(": error: ")).collect();
     assert_eq!(errors.len(), 2, "{out}");
-    assert!(errors[0].contains(":54:7: error: vmk[vmk1].mtu = 9216: MTU must be between 1280 and 9000"), "{out}");
-    assert!(errors[1].contains("vmk[vmk5].tags = Vmotion: unknown service tag; did you mean `VMotion`?"), "{out}");
+    assert!(
+        errors[0].contains(":54:7: error: vmk[vmk1].mtu = 9216: MTU must be between 1280 and 9000"),
+        "{out}"
+    );
+    assert!(
+        errors[1].contains("vmk[vmk5].tags = Vmotion: unknown service tag; did you mean `VMotion`?"),
+        "{out}"
+    );
     assert!(out.ends_with("invalid: 2 error(s), 0 warning(s)\n"), "{out}");
 
     let (code, _, err) = vmknet(&["check", "--config", "/nonexistent/host.toml"]);
     assert_eq!(code, 2);
-    assert!(err.starts_with("vmknet: cannot read host file /nonexistent/host.toml: "), "{err}");
+    assert!(
+        err.starts_with("vmknet: cannot read host file /nonexistent/host.toml: "),
+        "{err}"
+    );
 }

@@ -7,7 +7,7 @@
 //!
 //! The map keys and values are `#[repr(C)]` with explicit padding, so userspace can write them into BPF maps
 //! byte for byte.
-#![cfg_attr(not(feature = "user"), no_std)]
+#![cfg_attr(not(any(feature = "user", test)), no_std)]
 
 pub mod classify;
 pub mod keys;

@@ -4,6 +4,7 @@
 //! success, 1 when the input is refused (an invalid host file, say), 2 on usage or I/O errors.
 
 mod check;
+mod replay;
 mod show;
 
 use std::path::PathBuf;
@@ -27,6 +28,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Show the host model as esxcli would (netstacks, interfaces, ipv4, ipv6, routes, tags, services).
     Show(show::ShowArgs),
+    /// Run captures (pcap, pcapng) through the pipeline and report verdicts per netstack, vmk and service.
+    Replay(replay::ReplayArgs),
     /// Print configuration files.
     Config {
         #[command(subcommand)]
@@ -88,6 +91,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Show(args) => show::run(&args),
+        Command::Replay(args) => replay::run(&args),
         Command::Config {
             what: ConfigCommand::Default,
         } => {

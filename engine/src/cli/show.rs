@@ -27,12 +27,12 @@ pub(crate) fn run(args: &ShowArgs) -> ExitCode {
         Ok(model) => model,
         Err(code) => return code,
     };
-    if let Some(n) = &args.netstack {
-        if model.netstacks.iter().all(|s| s.key.as_str() != n) {
-            let known: Vec<&str> = model.netstacks.iter().map(|s| s.key.as_str()).collect();
-            eprintln!("vmknet: no netstack `{n}` (known: {})", known.join(", "));
-            return ExitCode::from(1);
-        }
+    if let Some(n) = &args.netstack
+        && model.netstacks.iter().all(|s| s.key.as_str() != n)
+    {
+        let known: Vec<&str> = model.netstacks.iter().map(|s| s.key.as_str()).collect();
+        eprintln!("vmknet: no netstack `{n}` (known: {})", known.join(", "));
+        return ExitCode::from(1);
     }
     let view = model.view(args.what, args.netstack.as_deref());
     match args.format {

@@ -1,0 +1,144 @@
+//! The Internet checksum (RFC 1071) and the IPv4/IPv6 pseudo-header sums TCP, UDP and ICMPv6 cover.
+//!
+//! As in smoltcp, the functions return the *folded one's-complement sum*, not its complement: sums of parts
+//! are [`combine`]d, a received header is valid when the sum over it (checksum field included) is `0xffff`,
+//! and the value to store is `!sum` computed with the checksum field zeroed.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The folded one's-complement sum of `bytes` as big-endian 16-bit words (an odd last byte is padded with a
+/// zero byte, so only the last part of a [`combine`]d sum may have an odd length).
+#[inline]
+pub fn data(bytes: &[u8]) -> u16 {
+    fold(sum(bytes))
+}
+
+/// The folded one's-complement sum of partial sums.
+#[inline]
+pub fn combine(sums: &[u16]) -> u16 {
+    fold(sums.iter().fold(0u64, |acc, &s| acc.wrapping_add(u64::from(s))))
+}
+
+/// The sum of the IPv4 pseudo-header (RFC 793 / RFC 768) for an upper-layer packet of `length` bytes.
+#[inline]
+pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: usize) -> u16 {
+    let addrs = sum(&src.octets()).wrapping_add(sum(&dst.octets()));
+    fold(addrs.wrapping_add(u64::from(protocol)).wrapping_add(length as u64))
+}
+
+/// The sum of the IPv6 pseudo-header (RFC 8200 §8.1) for an upper-layer packet of `length` bytes.
+#[inline]
+pub fn pseudo_header_v6(src: &Ipv6Addr, dst: &Ipv6Addr, next_header: u8, length: usize) -> u16 {
+    let addrs = sum(&src.octets()).wrapping_add(sum(&dst.octets()));
+    fold(addrs.wrapping_add(u64::from(next_header)).wrapping_add(length as u64))
+}
+
+/// The addresses of the IP packet carrying a TCP or UDP segment, for its pseudo-header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PseudoHeader {
+    /// Carried by IPv4.
+    V4 {
+        /// Source address.
+        src: Ipv4Addr,
+        /// Destination address.
+        dst: Ipv4Addr,
+    },
+    /// Carried by IPv6.
+    V6 {
+        /// Source address.
+        src: Ipv6Addr,
+        /// Destination address.
+        dst: Ipv6Addr,
+    },
+}
+
+impl PseudoHeader {
+    /// The pseudo-header sum for an upper-layer packet of `protocol` and `length` bytes.
+    #[inline]
+    pub fn sum(&self, protocol: u8, length: usize) -> u16 {
+        match self {
+            Self::V4 { src, dst } => pseudo_header_v4(*src, *dst, protocol, length),
+            Self::V6 { src, dst } => pseudo_header_v6(src, dst, protocol, length),
+        }
+    }
+
+    /// Whether the checksummed `segment` (checksum field included) sums to `0xffff` with this pseudo-header.
+    #[inline]
+    pub(super) fn verify(&self, protocol: u8, segment: &[u8]) -> bool {
+        combine(&[self.sum(protocol, segment.len()), data(segment)]) == 0xffff
+    }
+}
+
+/// The unfolded sum of `bytes`, 32 bits at a time.
+///
+/// Summing big-endian 32-bit words and folding gives the same result as summing 16-bit words, since
+/// 2^16 ≡ 1 (mod 2^16 - 1). The `u64` accumulator cannot wrap for any buffer under 2^34 bytes; `wrapping_add`
+/// only keeps debug builds from panicking on inputs that cannot exist.
+#[inline]
+fn sum(bytes: &[u8]) -> u64 {
+    let (words, rest) = bytes.as_chunks::<4>();
+    let mut acc = words
+        .iter()
+        .fold(0u64, |acc, w| acc.wrapping_add(u64::from(u32::from_be_bytes(*w))));
+    let (pairs, last) = rest.as_chunks::<2>();
+    for pair in pairs {
+        acc = acc.wrapping_add(u64::from(u16::from_be_bytes(*pair)));
+    }
+    if let Some(&byte) = last.first() {
+        acc = acc.wrapping_add(u64::from(byte) << 8);
+    }
+    acc
+}
+
+/// Folds carries back in until the sum fits 16 bits (0 only for an all-zero input).
+#[inline]
+fn fold(mut sum: u64) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of RFC 1071 §3.
+    #[test]
+    fn rfc1071_example() {
+        let bytes = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(data(&bytes), 0xddf2);
+    }
+
+    #[test]
+    fn odd_lengths_pad_the_last_byte() {
+        assert_eq!(data(&[0xab]), 0xab00);
+        assert_eq!(data(&[0x01, 0x02, 0x03]), 0x0402);
+        assert_eq!(data(&[0x01, 0x02, 0x03, 0x04, 0x05]), 0x0906);
+        assert_eq!(data(&[]), 0);
+    }
+
+    #[test]
+    fn carries_wrap_around() {
+        assert_eq!(data(&[0xff; 64]), 0xffff);
+        assert_eq!(data(&[0xff, 0xff, 0x00, 0x01]), 0x0001);
+        assert_eq!(combine(&[0xffff, 0x0001]), 0x0001);
+        assert_eq!(combine(&[0x8000, 0x8000]), 0x0001);
+    }
+
+    #[test]
+    fn pseudo_headers_sum_their_fields() {
+        let v4 = pseudo_header_v4(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 17, 12);
+        assert_eq!(v4, data(&[10, 0, 0, 1, 10, 0, 0, 2, 0, 17, 0, 12]));
+        let src = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+        let dst = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&src.octets());
+        bytes.extend_from_slice(&dst.octets());
+        bytes.extend_from_slice(&70_000u32.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 58]);
+        assert_eq!(pseudo_header_v6(&src, &dst, 58, 70_000), data(&bytes));
+        let pseudo = PseudoHeader::V6 { src, dst };
+        assert_eq!(pseudo.sum(58, 70_000), data(&bytes));
+    }
+}

@@ -1,0 +1,338 @@
+//! IPv4 headers (RFC 791).
+//!
+//! [`Ipv4Packet::new_checked`] tells apart the malformations the pipeline counts separately (version, header
+//! length, total length); the header checksum is checked on its own ([`Ipv4Packet::verify_checksum`]) since
+//! it costs a pass over the header. The payload is bounded by the total length, so Ethernet padding never
+//! reaches the transport parsers.
+
+use std::net::Ipv4Addr;
+
+use super::{checksum, read, read_u8, read_u16, slice, write};
+
+mod field {
+    pub(super) const VER_IHL: usize = 0;
+    pub(super) const DSCP_ECN: usize = 1;
+    pub(super) const TOTAL_LEN: usize = 2;
+    pub(super) const IDENT: usize = 4;
+    pub(super) const FLAGS_FRAG: usize = 6;
+    pub(super) const TTL: usize = 8;
+    pub(super) const PROTOCOL: usize = 9;
+    pub(super) const CHECKSUM: usize = 10;
+    pub(super) const SRC_ADDR: usize = 12;
+    pub(super) const DST_ADDR: usize = 16;
+    pub(super) const OPTIONS: usize = 20;
+}
+
+/// Length of a header without options.
+pub const MIN_HEADER_LEN: usize = field::OPTIONS;
+
+const FLAG_DF: u16 = 0x4000;
+const FLAG_MF: u16 = 0x2000;
+const FRAG_OFFSET_MASK: u16 = 0x1fff;
+
+/// Why a buffer is not a well-formed IPv4 packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Ipv4Error {
+    /// Shorter than a header without options.
+    #[error("truncated IPv4 header")]
+    Truncated,
+    /// The version field is not 4.
+    #[error("IP version is not 4")]
+    BadVersion,
+    /// IHL below 5 words, or a header longer than the buffer.
+    #[error("bad IPv4 header length")]
+    BadHeaderLength,
+    /// Total length smaller than the header or larger than the buffer.
+    #[error("bad IPv4 total length")]
+    BadTotalLength,
+}
+
+/// A view of an IPv4 packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Ipv4Packet<T> {
+    /// Wraps `buffer` without validation: accessors never panic but read zeros past its end.
+    #[inline]
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Self { buffer }
+    }
+
+    /// Wraps `buffer` after checking the version, header length and total length.
+    ///
+    /// # Errors
+    /// See [`Ipv4Error`]; the checks run in the order of its variants.
+    #[inline]
+    pub fn new_checked(buffer: T) -> Result<Self, Ipv4Error> {
+        let packet = Self::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// Checks the version, header length and total length against the buffer.
+    ///
+    /// # Errors
+    /// As [`new_checked`](Self::new_checked).
+    #[inline]
+    pub fn check_len(&self) -> Result<(), Ipv4Error> {
+        let len = self.buffer.as_ref().len();
+        if len < MIN_HEADER_LEN {
+            return Err(Ipv4Error::Truncated);
+        }
+        if self.version() != 4 {
+            return Err(Ipv4Error::BadVersion);
+        }
+        let header_len = self.header_len();
+        if header_len < MIN_HEADER_LEN || header_len > len {
+            return Err(Ipv4Error::BadHeaderLength);
+        }
+        let total_len = usize::from(self.total_len());
+        if total_len < header_len || total_len > len {
+            return Err(Ipv4Error::BadTotalLength);
+        }
+        Ok(())
+    }
+
+    /// The underlying buffer.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// IP version (4 on a checked packet).
+    #[inline]
+    pub fn version(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::VER_IHL) >> 4
+    }
+
+    /// Header length in bytes (IHL × 4), options included.
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        usize::from(read_u8(self.buffer.as_ref(), field::VER_IHL) & 0x0f) * 4
+    }
+
+    /// Differentiated services code point.
+    #[inline]
+    pub fn dscp(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::DSCP_ECN) >> 2
+    }
+
+    /// Explicit congestion notification bits.
+    #[inline]
+    pub fn ecn(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::DSCP_ECN) & 0x03
+    }
+
+    /// Total length of the packet (header and payload) in bytes.
+    #[inline]
+    pub fn total_len(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::TOTAL_LEN)
+    }
+
+    /// Identification, shared by the fragments of one datagram.
+    #[inline]
+    pub fn ident(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::IDENT)
+    }
+
+    /// Don't Fragment flag.
+    #[inline]
+    pub fn dont_frag(&self) -> bool {
+        read_u16(self.buffer.as_ref(), field::FLAGS_FRAG) & FLAG_DF != 0
+    }
+
+    /// More Fragments flag.
+    #[inline]
+    pub fn more_frags(&self) -> bool {
+        read_u16(self.buffer.as_ref(), field::FLAGS_FRAG) & FLAG_MF != 0
+    }
+
+    /// Fragment offset in bytes (the field counts 8-byte units).
+    #[inline]
+    pub fn frag_offset(&self) -> u16 {
+        (read_u16(self.buffer.as_ref(), field::FLAGS_FRAG) & FRAG_OFFSET_MASK) << 3
+    }
+
+    /// Whether this is a fragment (first or not) of a larger datagram.
+    #[inline]
+    pub fn is_fragment(&self) -> bool {
+        read_u16(self.buffer.as_ref(), field::FLAGS_FRAG) & (FLAG_MF | FRAG_OFFSET_MASK) != 0
+    }
+
+    /// Time to live.
+    #[inline]
+    pub fn ttl(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::TTL)
+    }
+
+    /// Protocol of the payload (see [`ip_proto`](super::ip_proto)).
+    #[inline]
+    pub fn protocol(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::PROTOCOL)
+    }
+
+    /// Header checksum as carried.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+
+    /// Source address.
+    #[inline]
+    pub fn src_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(read::<4>(self.buffer.as_ref(), field::SRC_ADDR))
+    }
+
+    /// Destination address.
+    #[inline]
+    pub fn dst_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(read::<4>(self.buffer.as_ref(), field::DST_ADDR))
+    }
+
+    /// Whether the header checksum is valid.
+    #[inline]
+    pub fn verify_checksum(&self) -> bool {
+        let buf = self.buffer.as_ref();
+        checksum::data(slice(buf, 0, self.header_len())) == 0xffff
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Ipv4Packet<&'a T> {
+    /// The options: the header past its first 20 bytes (empty when IHL is 5).
+    #[inline]
+    pub fn options(&self) -> &'a [u8] {
+        slice(self.buffer.as_ref(), field::OPTIONS, self.header_len())
+    }
+
+    /// The payload: from the end of the header to the total length (Ethernet padding excluded).
+    #[inline]
+    pub fn payload(&self) -> &'a [u8] {
+        slice(self.buffer.as_ref(), self.header_len(), usize::from(self.total_len()))
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
+    /// Computes and stores the header checksum.
+    #[inline]
+    pub fn fill_checksum(&mut self) {
+        write(self.buffer.as_mut(), field::CHECKSUM, [0, 0]);
+        let sum = checksum::data(slice(self.buffer.as_ref(), 0, self.header_len()));
+        write(self.buffer.as_mut(), field::CHECKSUM, (!sum).to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ip_proto;
+
+    /// 10.10.10.1 → 10.10.10.11, DSCP EF, DF, TTL 64, UDP, one 4-byte option (NOP NOP NOP EOL), 12 bytes of
+    /// payload.
+    static PACKET_BYTES: [u8; 36] = [
+        0x46, 0xb8, 0x00, 0x24, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0xfc, 0xbc, 0x0a, 0x0a, 0x0a, 0x01, 0x0a, 0x0a,
+        0x0a, 0x0b, 0x01, 0x01, 0x01, 0x00, 0xc0, 0x00, 0x12, 0xb5, 0x00, 0x0c, 0x67, 0x63, 0xde, 0xad, 0xbe, 0xef,
+    ];
+
+    fn with(edit: impl FnOnce(&mut [u8; 36])) -> [u8; 36] {
+        let mut bytes = PACKET_BYTES;
+        edit(&mut bytes);
+        bytes
+    }
+
+    #[test]
+    fn deconstruct() {
+        let ip = Ipv4Packet::new_checked(&PACKET_BYTES[..]).unwrap();
+        assert_eq!((ip.version(), ip.header_len()), (4, 24));
+        assert_eq!((ip.dscp(), ip.ecn()), (46, 0));
+        assert_eq!((ip.total_len(), ip.ident()), (36, 0x1234));
+        assert!(ip.dont_frag() && !ip.more_frags() && !ip.is_fragment());
+        assert_eq!(ip.frag_offset(), 0);
+        assert_eq!((ip.ttl(), ip.protocol(), ip.checksum()), (64, ip_proto::UDP, 0xfcbc));
+        assert_eq!(ip.src_addr(), Ipv4Addr::new(10, 10, 10, 1));
+        assert_eq!(ip.dst_addr(), Ipv4Addr::new(10, 10, 10, 11));
+        assert_eq!(ip.options(), &[1, 1, 1, 0]);
+        assert_eq!(ip.payload(), &PACKET_BYTES[24..]);
+        assert!(ip.verify_checksum());
+    }
+
+    #[test]
+    fn construct_checksum() {
+        let mut bytes = with(|b| b[10..12].copy_from_slice(&[0xaa, 0xbb]));
+        let mut ip = Ipv4Packet::new_checked(&mut bytes[..]).unwrap();
+        assert!(!ip.verify_checksum());
+        ip.fill_checksum();
+        assert!(ip.verify_checksum());
+        assert_eq!(bytes, PACKET_BYTES);
+    }
+
+    #[test]
+    fn fragment_fields() {
+        // MF set, offset 185 units = 1480 bytes.
+        let bytes = with(|b| b[6..8].copy_from_slice(&(0x2000u16 | 185).to_be_bytes()));
+        let ip = Ipv4Packet::new_checked(&bytes[..]).unwrap();
+        assert!(ip.more_frags() && !ip.dont_frag() && ip.is_fragment());
+        assert_eq!(ip.frag_offset(), 1480);
+        let last = with(|b| b[6..8].copy_from_slice(&0x1fffu16.to_be_bytes()));
+        assert_eq!(Ipv4Packet::new_checked(&last[..]).unwrap().frag_offset(), 0xfff8);
+    }
+
+    #[test]
+    fn padding_is_not_payload() {
+        let mut padded = [0u8; 60];
+        padded[..36].copy_from_slice(&PACKET_BYTES);
+        let ip = Ipv4Packet::new_checked(&padded[..]).unwrap();
+        assert_eq!(ip.payload(), &PACKET_BYTES[24..]);
+    }
+
+    #[test]
+    fn every_prefix_is_an_error_or_a_view() {
+        for len in 0..PACKET_BYTES.len() {
+            let expected = match len {
+                0..20 => Ipv4Error::Truncated,
+                20..24 => Ipv4Error::BadHeaderLength,
+                _ => Ipv4Error::BadTotalLength,
+            };
+            assert_eq!(
+                Ipv4Packet::new_checked(&PACKET_BYTES[..len]),
+                Err(expected),
+                "len {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_version() {
+        let bytes = with(|b| b[0] = 0x66);
+        assert_eq!(Ipv4Packet::new_checked(&bytes[..]), Err(Ipv4Error::BadVersion));
+    }
+
+    #[test]
+    fn small_ihl() {
+        let bytes = with(|b| b[0] = 0x44);
+        assert_eq!(Ipv4Packet::new_checked(&bytes[..]), Err(Ipv4Error::BadHeaderLength));
+    }
+
+    #[test]
+    fn ihl_15_on_a_short_buffer() {
+        let bytes = with(|b| b[0] = 0x4f);
+        assert_eq!(Ipv4Packet::new_checked(&bytes[..]), Err(Ipv4Error::BadHeaderLength));
+        let ip = Ipv4Packet::new_unchecked(&bytes[..]);
+        assert_eq!(ip.header_len(), 60);
+        assert_eq!((ip.options(), ip.payload()), (&[][..], &[][..]));
+        assert!(!ip.verify_checksum());
+    }
+
+    #[test]
+    fn total_len_beyond_buffer_or_inside_header() {
+        for total_len in [0xffff, 37, 23, 0] {
+            let bytes = with(|b| b[2..4].copy_from_slice(&u16::to_be_bytes(total_len)));
+            assert_eq!(
+                Ipv4Packet::new_checked(&bytes[..]),
+                Err(Ipv4Error::BadTotalLength),
+                "{total_len}"
+            );
+        }
+    }
+}
