@@ -7,7 +7,7 @@
 //! straight from the buffer.
 //!
 //! This module must never panic, allocate or use `unsafe`, whatever the bytes: frames come from the wire.
-//! Every read goes through [`read`] or a `get`, which yield zeros or an empty slice outside the buffer, so
+//! Every read goes through `read` or a `get`, which yield zeros or an empty slice outside the buffer, so
 //! even a view made with `new_unchecked` over garbage cannot panic; `new_checked` is what makes the values
 //! meaningful. The lint below keeps indexing, `unwrap` and `panic!` out of the non-test code.
 //!

@@ -8,8 +8,9 @@ use proptest::prelude::*;
 
 use super::*;
 
-/// Calls every accessor of every view over `bytes`, checked where the check passes and unchecked always,
-/// then every writer on a copy. The point is that nothing panics; the values are not looked at.
+/// Runs every check of every view over `bytes`, every accessor on an unchecked view (the same code a checked
+/// view runs, on bytes no check vouched for), then every writer on a copy. The point is that nothing
+/// panics; the values are not looked at.
 fn exercise_every_view(bytes: &[u8]) {
     let eth = EthernetFrame::new_unchecked(bytes);
     let _ = (
@@ -379,8 +380,11 @@ fn summarize(frame: &[u8]) -> Summary {
     }
 }
 
-/// An IPv6 payload made of extension headers `(kind, extra 8-byte units, fragment offset/flags)` ending in
-/// `upper`, followed by `data` bytes.
+/// The walk limit, which generated extension chains stay under.
+const MAX: usize = ipv6::MAX_EXTENSION_HEADERS;
+
+/// An IPv6 payload: one extension header per entry of `headers`, `(next header, extra 8-byte units, fragment
+/// offset and flags)`, the first of type `first`, then `data` filler bytes.
 fn extension_chain(first: u8, headers: &[(u8, u8, u16)], data: usize) -> Vec<u8> {
     let mut bytes = Vec::new();
     let kinds: Vec<u8> = std::iter::once(first).chain(headers.iter().map(|h| h.0)).collect();
@@ -480,6 +484,3 @@ proptest! {
         }
     }
 }
-
-/// The most extension headers the generated chains carry: the walk limit.
-const MAX: usize = ipv6::MAX_EXTENSION_HEADERS;
