@@ -33,7 +33,8 @@ pub use verdict::{Outcome, Verdict};
 use crate::model::{HostModel, VmkId};
 use crate::stats::Counters;
 use crate::wire::{
-    ArpPacket, Icmpv4Packet, Icmpv6Packet, Ipv4Error, Ipv4Packet, Ipv6Error, Ipv6Packet, TcpPacket, UdpPacket, ip_proto,
+    ArpPacket, Icmpv4Packet, Icmpv6Packet, Ipv4Error, Ipv4Packet, Ipv6Error, Ipv6Packet, TcpPacket, UdpPacket,
+    ip_proto, udp,
 };
 
 /// ICMPv6 types of neighbour discovery (RFC 4861): router solicitation to redirect.
@@ -222,7 +223,7 @@ impl Ingress<'_> {
                 Ok(_) => PortClass::Service(Service::Icmp),
                 Err(_) => return Verdict::drop(DropReason::L4Malformed),
             },
-            protocol => match transport_class(&self.tables.ports, protocol, ip.payload()) {
+            protocol => match transport_class(&self.tables.ports, protocol, ip.payload(), ip.more_frags()) {
                 Some(class) => class,
                 None => return Verdict::drop(DropReason::L4Malformed),
             },
@@ -265,7 +266,7 @@ impl Ingress<'_> {
                 Ok(_) => PortClass::Service(Service::Icmp),
                 Err(_) => return Verdict::drop(DropReason::L4Malformed),
             },
-            protocol => match transport_class(&self.tables.ports, protocol, upper.payload) {
+            protocol => match transport_class(&self.tables.ports, protocol, upper.payload, upper.fragment.is_some()) {
                 Some(class) => class,
                 None => return Verdict::drop(DropReason::L4Malformed),
             },
@@ -293,16 +294,22 @@ impl Ingress<'_> {
 }
 
 /// The port class of a TCP or UDP segment, `PortClass::Unknown` for other protocols, `None` when the
-/// transport header is malformed.
+/// transport header is malformed. In the first fragment of a datagram the UDP length field covers the whole
+/// datagram, not the fragment, so only the header itself is checked there.
 #[inline]
-fn transport_class(ports: &PortTable, protocol: u8, segment: &[u8]) -> Option<PortClass> {
+fn transport_class(ports: &PortTable, protocol: u8, segment: &[u8], first_fragment: bool) -> Option<PortClass> {
     match protocol {
         ip_proto::TCP => {
             let tcp = TcpPacket::new_checked(segment).ok()?;
             Some(ports.classify(Transport::Tcp, tcp.src_port(), tcp.dst_port()))
         }
         ip_proto::UDP => {
-            let udp = UdpPacket::new_checked(segment).ok()?;
+            let udp = if first_fragment {
+                let udp = UdpPacket::new_unchecked(segment);
+                (segment.len() >= udp::HEADER_LEN && usize::from(udp.len()) >= udp::HEADER_LEN).then_some(udp)?
+            } else {
+                UdpPacket::new_checked(segment).ok()?
+            };
             Some(ports.classify(Transport::Udp, udp.src_port(), udp.dst_port()))
         }
         _ => Some(PortClass::Unknown),

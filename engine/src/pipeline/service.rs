@@ -1,13 +1,15 @@
 //! VMkernel services and the port table that demultiplexes frames to them.
 //!
-//! The table follows the fact sheet (§3): a frame belongs to a service when its destination port is the
-//! service's port (traffic to a listener on the host) or its source port is (the reply of a remote listener
-//! the host connected to). The destination port is tried first. Port 902 is shared by NFC (provisioning,
+//! The table follows the fact sheet (§3), direction included: a frame the host receives belongs to a service
+//! when it is addressed to the port of a service the host listens on ("In"), or comes from the port of a
+//! remote service the host connected to ("Out": the server's reply). A SYN to 3260 on an ESXi host reaches no
+//! listener (the host is an iSCSI initiator, never a target) and is unclassified. The destination port is
+//! tried first. Port 902 is shared by NFC (provisioning,
 //! replication NFC, backup NFC) and management (authd); which of them a frame belongs to is decided by the
 //! tags of the receiving adapter, see [`PortClass::candidates`].
 //!
-//! Lookups are two 64 Ki-entry byte tables (TCP and UDP), built once: one load per port, no branches on the
-//! port value in the hot path.
+//! Lookups are 64 Ki-entry byte tables (per transport and direction), built once: at most two loads per
+//! segment, no branches on the port value in the hot path.
 
 use std::fmt;
 
@@ -201,64 +203,104 @@ pub enum Transport {
     Udp,
 }
 
-/// The fact sheet's port table (§3), as (transport, port, class).
-const PORTS: &[(Transport, u16, PortClass)] = {
+/// Who listens on a service port (the fact sheet's Direction column, §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    /// The ESXi host listens ("In"): frames the host receives are addressed *to* the port.
+    Host,
+    /// A remote server listens ("Out"): frames the host receives are its replies, *from* the port.
+    Remote,
+    /// Both ("In + Out"), as between two ESXi hosts.
+    Both,
+}
+
+/// The fact sheet's port table (§3), as (transport, port, who listens, class).
+const PORTS: &[(Transport, u16, Listener, PortClass)] = {
+    use Listener::{Both, Host, Remote};
     use PortClass::{Nfc902, Service as S};
     use Service::*;
     use Transport::{Tcp, Udp};
     &[
-        (Tcp, 8000, S(Vmotion)),
-        (Tcp, 8100, S(FaultTolerance)),
-        (Udp, 8100, S(FaultTolerance)),
-        (Tcp, 8200, S(FaultTolerance)),
-        (Udp, 8200, S(FaultTolerance)),
-        (Tcp, 8300, S(FaultTolerance)),
-        (Udp, 8300, S(FaultTolerance)),
-        (Udp, 8301, S(FaultTolerance)),
-        (Udp, 8302, S(FaultTolerance)),
-        (Tcp, 31031, S(Replication)),
-        (Tcp, 44046, S(Replication)),
-        (Tcp, 902, Nfc902),
-        (Udp, 902, S(Management)),
-        (Tcp, 2233, S(Vsan)),
-        (Udp, 12321, S(Vsan)),
-        (Udp, 12345, S(Vsan)),
-        (Udp, 23451, S(Vsan)),
-        (Tcp, 8080, S(Vsan)),
-        (Tcp, 4420, S(NvmeTcp)),
-        (Tcp, 8009, S(NvmeTcp)),
-        (Tcp, 3260, S(Iscsi)),
-        (Tcp, 2049, S(Nfs)),
-        (Udp, 2049, S(Nfs)),
-        (Tcp, 111, S(Nfs)),
-        (Udp, 111, S(Nfs)),
-        (Tcp, 443, S(Management)),
-        (Tcp, 80, S(Management)),
-        (Tcp, 22, S(Management)),
-        (Tcp, 8182, S(Management)),
-        (Udp, 8182, S(Management)),
-        (Tcp, 427, S(Management)),
-        (Udp, 427, S(Management)),
-        (Tcp, 5988, S(Management)),
-        (Tcp, 5989, S(Management)),
-        (Udp, 161, S(Management)),
-        (Udp, 53, S(Infrastructure)),
-        (Tcp, 53, S(Infrastructure)),
-        (Udp, 67, S(Infrastructure)),
-        (Udp, 68, S(Infrastructure)),
-        (Udp, 546, S(Infrastructure)),
-        (Udp, 547, S(Infrastructure)),
-        (Udp, 123, S(Infrastructure)),
-        (Udp, 514, S(Infrastructure)),
-        (Tcp, 514, S(Infrastructure)),
-        (Tcp, 1514, S(Infrastructure)),
+        (Tcp, 8000, Both, S(Vmotion)),
+        (Tcp, 8100, Both, S(FaultTolerance)),
+        (Udp, 8100, Both, S(FaultTolerance)),
+        (Tcp, 8200, Both, S(FaultTolerance)),
+        (Udp, 8200, Both, S(FaultTolerance)),
+        (Tcp, 8300, Both, S(FaultTolerance)),
+        (Udp, 8300, Both, S(FaultTolerance)),
+        (Udp, 8301, Both, S(FaultTolerance)),
+        (Udp, 8302, Both, S(FaultTolerance)),
+        (Tcp, 31031, Remote, S(Replication)),
+        (Tcp, 44046, Remote, S(Replication)),
+        // NFC (provisioning, replication NFC, backup NFC) and authd share 902; NFC runs both ways.
+        (Tcp, 902, Both, Nfc902),
+        (Udp, 902, Remote, S(Management)),
+        (Tcp, 2233, Both, S(Vsan)),
+        (Udp, 12321, Both, S(Vsan)),
+        (Udp, 12345, Both, S(Vsan)),
+        (Udp, 23451, Both, S(Vsan)),
+        (Tcp, 8080, Both, S(Vsan)),
+        (Tcp, 4420, Remote, S(NvmeTcp)),
+        (Tcp, 8009, Remote, S(NvmeTcp)),
+        (Tcp, 3260, Remote, S(Iscsi)),
+        (Tcp, 2049, Remote, S(Nfs)),
+        (Udp, 2049, Remote, S(Nfs)),
+        (Tcp, 111, Remote, S(Nfs)),
+        (Udp, 111, Remote, S(Nfs)),
+        (Tcp, 443, Host, S(Management)),
+        (Tcp, 80, Host, S(Management)),
+        (Tcp, 22, Host, S(Management)),
+        (Tcp, 8182, Both, S(Management)),
+        (Udp, 8182, Both, S(Management)),
+        (Tcp, 427, Host, S(Management)),
+        (Udp, 427, Host, S(Management)),
+        (Tcp, 5988, Host, S(Management)),
+        (Tcp, 5989, Host, S(Management)),
+        (Udp, 161, Host, S(Management)),
+        (Udp, 53, Remote, S(Infrastructure)),
+        (Tcp, 53, Remote, S(Infrastructure)),
+        // DHCP and DHCPv6 replies come from the server port to the client port the host listens on.
+        (Udp, 67, Remote, S(Infrastructure)),
+        (Udp, 68, Host, S(Infrastructure)),
+        (Udp, 547, Remote, S(Infrastructure)),
+        (Udp, 546, Host, S(Infrastructure)),
+        (Udp, 123, Remote, S(Infrastructure)),
+        (Udp, 514, Remote, S(Infrastructure)),
+        (Tcp, 514, Remote, S(Infrastructure)),
+        (Tcp, 1514, Remote, S(Infrastructure)),
     ]
 };
 
-/// The port → class tables for TCP and UDP.
+/// One transport's tables: the class of a destination port (a listener on the host) and of a source port (a
+/// remote listener's reply).
+struct Directions {
+    to_host: Box<[u8; 65536]>,
+    from_remote: Box<[u8; 65536]>,
+}
+
+impl Directions {
+    fn new() -> Self {
+        Self {
+            to_host: Box::new([0; 65536]),
+            from_remote: Box::new([0; 65536]),
+        }
+    }
+
+    fn insert(&mut self, port: u16, listener: Listener, class: PortClass) {
+        let port = usize::from(port);
+        if matches!(listener, Listener::Host | Listener::Both) {
+            self.to_host[port] = class.encode();
+        }
+        if matches!(listener, Listener::Remote | Listener::Both) {
+            self.from_remote[port] = class.encode();
+        }
+    }
+}
+
+/// The port tables of frames the host receives, for TCP and UDP.
 pub struct PortTable {
-    tcp: Box<[u8; 65536]>,
-    udp: Box<[u8; 65536]>,
+    tcp: Directions,
+    udp: Directions,
 }
 
 impl fmt::Debug for PortTable {
@@ -276,31 +318,37 @@ impl Default for PortTable {
 impl PortTable {
     /// The fact sheet's table.
     pub fn new() -> Self {
-        let mut tcp = Box::new([0u8; 65536]);
-        let mut udp = Box::new([0u8; 65536]);
-        for &(transport, port, class) in PORTS {
-            let table = match transport {
-                Transport::Tcp => &mut tcp,
-                Transport::Udp => &mut udp,
-            };
-            table[usize::from(port)] = class.encode();
+        let mut table = Self {
+            tcp: Directions::new(),
+            udp: Directions::new(),
+        };
+        for &(transport, port, listener, class) in PORTS {
+            table.directions_mut(transport).insert(port, listener, class);
         }
-        Self { tcp, udp }
+        table
     }
 
-    /// The class of a segment: by destination port first (to a listener), else by source port (a listener's
-    /// reply).
+    fn directions_mut(&mut self, transport: Transport) -> &mut Directions {
+        match transport {
+            Transport::Tcp => &mut self.tcp,
+            Transport::Udp => &mut self.udp,
+        }
+    }
+
+    /// The class of a segment the host received: to a port the host listens on, else from a port a remote
+    /// server listens on (its reply). A segment to a client-only port (a SYN to 3260 on an initiator, say)
+    /// reaches no listener and is [`PortClass::Unknown`].
     #[inline]
     pub fn classify(&self, transport: Transport, src_port: u16, dst_port: u16) -> PortClass {
-        let table = match transport {
+        let tables = match transport {
             Transport::Tcp => &self.tcp,
             Transport::Udp => &self.udp,
         };
-        let by_dst = table[usize::from(dst_port)];
-        let byte = if by_dst != 0 {
-            by_dst
+        let to_host = tables.to_host[usize::from(dst_port)];
+        let byte = if to_host != 0 {
+            to_host
         } else {
-            table[usize::from(src_port)]
+            tables.from_remote[usize::from(src_port)]
         };
         PortClass::decode(byte)
     }
@@ -345,9 +393,30 @@ mod tests {
     fn destination_port_wins() {
         let t = PortTable::new();
         assert_eq!(
-            t.classify(Transport::Tcp, 443, 3260),
-            PortClass::Service(Service::Iscsi)
+            t.classify(Transport::Tcp, 3260, 443),
+            PortClass::Service(Service::Management)
         );
+    }
+
+    #[test]
+    fn client_only_ports_reach_no_listener_on_the_host() {
+        let t = PortTable::new();
+        let client_only = [
+            (Transport::Tcp, 3260),
+            (Transport::Tcp, 2049),
+            (Transport::Tcp, 4420),
+            (Transport::Udp, 53),
+            (Transport::Tcp, 31031),
+        ];
+        for (transport, port) in client_only {
+            assert_eq!(
+                t.classify(transport, 40000, port),
+                PortClass::Unknown,
+                "{transport:?} {port}"
+            );
+        }
+        // ... and replies never come from the host's own listening ports.
+        assert_eq!(t.classify(Transport::Tcp, 443, 40000), PortClass::Unknown);
     }
 
     #[test]
@@ -357,7 +426,7 @@ mod tests {
         assert_eq!(class, PortClass::Nfc902);
         assert_eq!(class.candidates().last(), Some(&Service::Management));
         assert_eq!(
-            t.classify(Transport::Udp, 40000, 902),
+            t.classify(Transport::Udp, 902, 40000),
             PortClass::Service(Service::Management)
         );
     }
@@ -383,11 +452,10 @@ mod tests {
             (Transport::Udp, 67, Service::Infrastructure),
         ];
         for (transport, port, service) in expect {
-            assert_eq!(
-                t.classify(transport, 60000, port),
-                PortClass::Service(service),
-                "{transport:?} {port}"
-            );
+            let to_host = t.classify(transport, 60000, port);
+            let from_remote = t.classify(transport, port, 60000);
+            let found = [to_host, from_remote].contains(&PortClass::Service(service));
+            assert!(found, "{transport:?} {port}");
         }
     }
 }

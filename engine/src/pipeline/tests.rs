@@ -84,7 +84,7 @@ fn services_are_delivered_on_their_adapters() {
         ("vmk1", 50000, 8000, Service::Vmotion),
         ("vmk1", 8000, 50000, Service::Vmotion),
         ("vmk2", 3260, 40000, Service::Iscsi),
-        ("vmk3", 40000, 3260, Service::Iscsi),
+        ("vmk3", 3260, 40001, Service::Iscsi),
         ("vmk4", 2049, 900, Service::Nfs),
         ("vmk5", 40000, 8100, Service::FaultTolerance),
         ("vmk6", 40000, 902, Service::ReplicationNfc),
@@ -93,7 +93,8 @@ fn services_are_delivered_on_their_adapters() {
         ("vmk8", 40000, 2233, Service::Vsan),
         ("vmk0", 40000, 443, Service::Management),
         ("vmk0", 40000, 902, Service::Management),
-        ("vmk0", 40000, 4420, Service::NvmeTcp),
+        ("vmk0", 4420, 40000, Service::NvmeTcp),
+        ("vmk2", 40000, 3260, Service::Unclassified),
         ("vmk0", 40000, 9999, Service::Unclassified),
     ];
     for (vmk, sport, dport, service) in cases {
@@ -126,7 +127,11 @@ fn isolation_policy_refuses_services_an_adapter_does_not_carry() {
             8100,
             dropped(DropReason::ServiceDisabled, Some(Service::FaultTolerance)),
         ),
-        ("vmk1", 3260, dropped(DropReason::ServiceDisabled, Some(Service::Iscsi))),
+        (
+            "vmk1",
+            902,
+            dropped(DropReason::ServiceDisabled, Some(Service::Management)),
+        ),
         (
             "vmk2",
             902,
@@ -262,7 +267,7 @@ fn header_errors_have_their_own_reasons() {
 #[test]
 fn later_ipv4_fragments_follow_the_first() {
     let mut host = Host::new();
-    let mut first = host.udp_to("vmk4", 40000, 2049);
+    let mut first = host.udp_to("vmk4", 2049, 40000);
     let ip = 18;
     // Set MF on the first fragment, fix the checksum.
     first[ip + 6] = 0x20;
