@@ -12,6 +12,7 @@
 //! call or panics, whatever the bytes; the same code runs behind AF_XDP rings, capture replay and benches.
 
 mod fragments;
+mod prefetch;
 mod service;
 mod steering;
 mod tables;
@@ -36,6 +37,9 @@ use crate::wire::{
     ArpPacket, Icmpv4Packet, Icmpv6Packet, Ipv4Error, Ipv4Packet, Ipv6Error, Ipv6Packet, TcpPacket, UdpPacket,
     ip_proto, udp,
 };
+
+/// How many frames ahead [`Pipeline::process_batch`] prefetches headers.
+pub const PREFETCH_DISTANCE: usize = 4;
 
 /// ICMPv6 types of neighbour discovery (RFC 4861): router solicitation to redirect.
 const ND_TYPES: std::ops::RangeInclusive<u8> = 133..=137;
@@ -88,18 +92,19 @@ impl Pipeline {
         outcome
     }
 
-    /// Runs a batch of frames received at `now_ns`, writing each outcome to `outcomes` (as long as `frames`;
-    /// extra frames beyond `outcomes` are left unprocessed and the count processed is returned).
-    pub fn process_batch<'f>(
-        &mut self,
-        frames: impl IntoIterator<Item = &'f [u8]>,
-        now_ns: u64,
-        outcomes: &mut [Outcome],
-    ) -> usize {
-        let mut n = 0;
-        for (frame, slot) in frames.into_iter().zip(outcomes.iter_mut()) {
+    /// Runs a batch of frames received at `now_ns`, writing each outcome to `outcomes`. Processes
+    /// `min(frames.len(), outcomes.len())` frames and returns that count.
+    ///
+    /// While one frame is judged, the headers of a frame [`PREFETCH_DISTANCE`] ahead are fetched into the
+    /// cache, as DPDK and VPP do: frames arrive in buffers the CPU has not touched yet, and the pipeline's
+    /// cost is dominated by those first misses.
+    pub fn process_batch(&mut self, frames: &[&[u8]], now_ns: u64, outcomes: &mut [Outcome]) -> usize {
+        let n = frames.len().min(outcomes.len());
+        for (i, (frame, slot)) in frames.iter().zip(outcomes.iter_mut()).enumerate().take(n) {
+            if let Some(ahead) = frames.get(i + PREFETCH_DISTANCE) {
+                prefetch::headers(ahead);
+            }
             *slot = self.process(frame, now_ns);
-            n += 1;
         }
         n
     }
