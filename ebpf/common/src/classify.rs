@@ -261,8 +261,6 @@ mod tests {
         f
     }
 
-    extern crate std;
-
     #[test]
     fn unicast_to_vmk_mac_on_its_vlan_is_steered() {
         let f = frame(VMK_MAC, &[10], ETHERTYPE_IPV4, &[0x45; 20]);
