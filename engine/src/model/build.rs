@@ -330,20 +330,20 @@ impl Builder<'_> {
         let ipv6_ok = ipv6.len() == raw.ipv6.len();
         let ipv4_gateway = raw.ipv4_gateway.as_ref().and_then(|g| {
             let gw: Ipv4Addr = self.parse_addr(g, field("ipv4_gateway"))?;
-            if let Some(Ipv4Mode::Static(cidr)) = ipv4 {
-                if !cidr.contains(gw) {
-                    self.error(
-                        g.span(),
-                        field("ipv4_gateway"),
-                        g.get_ref(),
-                        Rule::GatewayInSubnet,
-                        format!(
-                            "override gateway is outside the adapter's subnet {}/{}",
-                            cidr.network(),
-                            cidr.prefix_len
-                        ),
-                    );
-                }
+            if let Some(Ipv4Mode::Static(cidr)) = ipv4
+                && !cidr.contains(gw)
+            {
+                self.error(
+                    g.span(),
+                    field("ipv4_gateway"),
+                    g.get_ref(),
+                    Rule::GatewayInSubnet,
+                    format!(
+                        "override gateway is outside the adapter's subnet {}/{}",
+                        cidr.network(),
+                        cidr.prefix_len
+                    ),
+                );
             }
             Some(gw)
         });
@@ -707,17 +707,17 @@ impl Builder<'_> {
             }
         }
         let gateway_of = |key: NetstackKey| netstacks.iter().find(|n| n.key == key).and_then(|n| n.ipv4_gateway);
-        if let (Some(vmotion), Some(default)) = (gateway_of(NetstackKey::Vmotion), gateway_of(NetstackKey::Default)) {
-            if vmotion == default {
-                let span = self.vmotion_stack_span(netstacks, vmks, spans);
-                self.warn(
-                    span,
-                    "netstack[vmotion].ipv4_gateway".into(),
-                    &vmotion.to_string(),
-                    Rule::VmotionOwnGateway,
-                    "the vMotion stack uses the default stack's gateway",
-                );
-            }
+        if let (Some(vmotion), Some(default)) = (gateway_of(NetstackKey::Vmotion), gateway_of(NetstackKey::Default))
+            && vmotion == default
+        {
+            let span = self.vmotion_stack_span(netstacks, vmks, spans);
+            self.warn(
+                span,
+                "netstack[vmotion].ipv4_gateway".into(),
+                &vmotion.to_string(),
+                Rule::VmotionOwnGateway,
+                "the vMotion stack uses the default stack's gateway",
+            );
         }
         let vsan: Vec<(&Vmk, &Range<usize>)> = vmks
             .iter()
@@ -725,17 +725,17 @@ impl Builder<'_> {
             .filter(|(v, _)| v.is_tagged(ServiceTag::Vsan))
             .collect();
         let mtus: BTreeMap<u16, &str> = vsan.iter().map(|(v, _)| (v.mtu, v.name.as_str())).collect();
-        if mtus.len() > 1 {
-            if let Some((vmk, span)) = vsan.last() {
-                let list: Vec<String> = mtus.iter().map(|(mtu, name)| format!("{name}={mtu}")).collect();
-                self.warn(
-                    (*span).clone(),
-                    format!("vmk[{}].mtu", vmk.name),
-                    &vmk.mtu.to_string(),
-                    Rule::VsanUniformMtu,
-                    format!("vSAN adapters have different MTUs ({})", list.join(", ")),
-                );
-            }
+        if mtus.len() > 1
+            && let Some((vmk, span)) = vsan.last()
+        {
+            let list: Vec<String> = mtus.iter().map(|(mtu, name)| format!("{name}={mtu}")).collect();
+            self.warn(
+                (*span).clone(),
+                format!("vmk[{}].mtu", vmk.name),
+                &vmk.mtu.to_string(),
+                Rule::VsanUniformMtu,
+                format!("vSAN adapters have different MTUs ({})", list.join(", ")),
+            );
         }
     }
 
