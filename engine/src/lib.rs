@@ -10,6 +10,7 @@
 //! - [`pipeline`] is the pure per-frame path: steering, MTU, header validation, local-address check, service
 //!   demultiplexing and isolation policy, ending in exactly one counted [`pipeline::Verdict`].
 //! - [`io`] holds frame backends (pcap/pcapng replay and capture).
+//! - [`xdp`] loads the XDP classifier, fills its steering maps, attaches it and reads its counters.
 //! - [`stats`] aggregates per-worker counters off the hot path and renders them.
 //! - [`cli`] implements the `vmknet` subcommands.
 
@@ -19,3 +20,4 @@ pub mod model;
 pub mod pipeline;
 pub mod stats;
 pub mod wire;
+pub mod xdp;

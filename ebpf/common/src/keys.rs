@@ -78,6 +78,16 @@ pub const fn solicited_node(addr: [u8; 16]) -> [u8; 16] {
     ]
 }
 
+#[cfg(feature = "user")]
+mod pod {
+    // Safety: each type is `#[repr(C)]` over integers and byte arrays with no implicit padding (checked by
+    // `key_layouts_have_no_implicit_padding`): every byte is initialised and every bit pattern is a valid value.
+    unsafe impl aya::Pod for super::MacKey {}
+    unsafe impl aya::Pod for super::Ipv4Key {}
+    unsafe impl aya::Pod for super::Ipv6Key {}
+    unsafe impl aya::Pod for super::SteerTarget {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

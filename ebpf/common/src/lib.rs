@@ -6,13 +6,15 @@
 //! and a [`SteeringTables`] lookup (Rust maps in userspace, BPF hash maps in the kernel).
 //!
 //! The map keys and values are `#[repr(C)]` with explicit padding, so userspace can write them into BPF maps
-//! byte for byte.
+//! byte for byte; the `user` feature implements `aya::Pod` for them.
 #![cfg_attr(not(any(feature = "user", test)), no_std)]
 
 pub mod classify;
 pub mod keys;
 pub mod reason;
+pub mod xdp;
 
 pub use classify::{FrameBytes, Steer, SteerPass, SteeringTables, classify};
 pub use keys::{Ipv4Key, Ipv6Key, MacKey, SteerTarget};
 pub use reason::DropReason;
+pub use xdp::{XdpConfig, XdpVerdict};

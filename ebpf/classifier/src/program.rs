@@ -1,0 +1,129 @@
+//! The XDP program, its maps, and the kernel-side [`FrameBytes`] and [`SteeringTables`] implementations.
+//!
+//! The entry point is thin: [`vmknet_xdp`] maps a failure of the body to `XDP_ABORTED`. The body only fails
+//! when an array lookup with an in-range index fails, which the kernel never does; the abort would show in the
+//! `xdp:xdp_exception` tracepoint rather than in the verdict counters.
+//!
+//! Frames with fragments (`xdp.frags`, jumbo frames in multi-buffer mode) are classified on their linear
+//! part, which holds far more than the 58 bytes [`classify`] may read.
+
+use aya_ebpf::{
+    bindings::xdp_action::{XDP_ABORTED, XDP_DROP, XDP_PASS},
+    macros::{map, xdp},
+    maps::{Array, HashMap, PerCpuArray, XskMap},
+    programs::XdpContext,
+};
+use vmknet_common::{
+    FrameBytes, Ipv4Key, Ipv6Key, MacKey, Steer, SteerTarget, SteeringTables, XdpConfig, XdpVerdict, classify,
+    xdp::socket_slot,
+};
+
+/// Capacity of each steering map (vmks × VLANs, ARP targets, solicited-node groups).
+const STEERING_ENTRIES: u32 = 4096;
+/// Default XSKMAP capacity; the loader resizes it to `rx queues × netstacks`.
+const SOCKET_SLOTS: u32 = 256;
+
+#[map]
+static STEER_BY_MAC: HashMap<MacKey, SteerTarget> = HashMap::with_max_entries(STEERING_ENTRIES, 0);
+#[map]
+static STEER_BY_ARP_TARGET: HashMap<Ipv4Key, SteerTarget> = HashMap::with_max_entries(STEERING_ENTRIES, 0);
+#[map]
+static STEER_BY_IPV6_GROUP: HashMap<Ipv6Key, SteerTarget> = HashMap::with_max_entries(STEERING_ENTRIES, 0);
+/// Every vmk MAC, on any VLAN; the value is unused.
+#[map]
+static VMK_MACS: HashMap<[u8; 6], u8> = HashMap::with_max_entries(STEERING_ENTRIES, 0);
+/// AF_XDP sockets at `socket_slot(rx_queue, n_netstacks, netstack)`.
+#[map]
+static SOCKETS: XskMap = XskMap::with_max_entries(SOCKET_SLOTS, 0);
+#[map]
+static CONFIG: Array<XdpConfig> = Array::with_max_entries(1, 0);
+/// One counter per [`XdpVerdict`], indexed by [`XdpVerdict::counter`].
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(XdpVerdict::COUNTERS, 0);
+
+#[xdp(frags)]
+fn vmknet_xdp(ctx: XdpContext) -> u32 {
+    try_steer(&ctx).unwrap_or(XDP_ABORTED)
+}
+
+fn try_steer(ctx: &XdpContext) -> Result<u32, ()> {
+    let frame = Packet {
+        data: ctx.data(),
+        data_end: ctx.data_end(),
+    };
+    let (verdict, action) = match classify(&frame, &Maps) {
+        Steer::Steered { target, .. } => {
+            let n_netstacks = CONFIG.get(0).ok_or(())?.n_netstacks;
+            let slot = socket_slot(ctx.rx_queue_index(), n_netstacks, target.netstack);
+            // An empty slot makes the helper return the low bits of the flags: XDP_PASS.
+            match SOCKETS.redirect(slot, u64::from(XDP_PASS)) {
+                Ok(action) => (XdpVerdict::Redirected, action),
+                Err(action) => (XdpVerdict::PassedNoSocket, action),
+            }
+        }
+        Steer::Pass(_) => (XdpVerdict::PassedNotOurs, XDP_PASS),
+        Steer::Drop(reason) => (XdpVerdict::Dropped(reason), XDP_DROP),
+    };
+    let counter = COUNTERS.get_ptr_mut(verdict.counter()).ok_or(())?;
+    // Safety: the pointer is this CPU's slot of an in-range element; XDP runs with migration disabled, so no
+    // other writer touches it during the increment.
+    unsafe { *counter += 1 };
+    Ok(action)
+}
+
+/// The linear part of the packet, `[data, data_end)`.
+struct Packet {
+    data: usize,
+    data_end: usize,
+}
+
+impl FrameBytes for Packet {
+    fn len(&self) -> usize {
+        self.data_end - self.data
+    }
+
+    #[inline(always)]
+    fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+        // Compare packet pointers, not lengths: the verifier only learns the range from a check of this form.
+        let start = self.data + offset;
+        if start + N > self.data_end {
+            return None;
+        }
+        // Safety: `[start, start + N)` lies inside the packet's linear data, checked just above.
+        Some(unsafe { (start as *const [u8; N]).read_unaligned() })
+    }
+}
+
+/// The steering maps, filled by the engine's loader.
+struct Maps;
+
+impl SteeringTables for Maps {
+    fn by_mac(&self, key: &MacKey) -> Option<SteerTarget> {
+        // Safety: the value is copied out at once. A concurrent delete could let the element be reused for
+        // another key: the frame then goes to a stale target, which a table swap accepts anyway.
+        unsafe { STEER_BY_MAC.get(key) }.copied()
+    }
+
+    fn by_arp_target(&self, key: &Ipv4Key) -> Option<SteerTarget> {
+        // Safety: as in `by_mac`.
+        unsafe { STEER_BY_ARP_TARGET.get(key) }.copied()
+    }
+
+    fn by_ipv6_group(&self, key: &Ipv6Key) -> Option<SteerTarget> {
+        // Safety: as in `by_mac`.
+        unsafe { STEER_BY_IPV6_GROUP.get(key) }.copied()
+    }
+
+    fn is_vmk_mac(&self, mac: &[u8; 6]) -> bool {
+        VMK_MACS.get_ptr(mac).is_some()
+    }
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    loop {}
+}

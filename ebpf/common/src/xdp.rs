@@ -1,0 +1,76 @@
+//! The XDP program's interface to userspace: its verdict counters and its configuration record.
+//!
+//! Map *names* and sizes live with the program (`ebpf/classifier`) and its loader (`engine/src/xdp`); what both
+//! sides must agree on byte for byte lives here.
+
+use crate::reason::DropReason;
+
+/// What the XDP program did with a frame. Each frame gets exactly one, so the counters add up to frames seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum XdpVerdict {
+    /// Steered to a vmk and handed to `bpf_redirect_map` with a socket in the slot (`XDP_REDIRECT`).
+    Redirected,
+    /// Not a VMkernel frame: passed to Linux.
+    PassedNotOurs,
+    /// Steered to a vmk but no AF_XDP socket is registered in the slot: passed to Linux.
+    PassedNoSocket,
+    /// Dropped in the XDP program.
+    Dropped(DropReason),
+}
+
+impl XdpVerdict {
+    /// Length of the per-CPU counter array: three pass/redirect counters and one per drop reason.
+    pub const COUNTERS: u32 = 3 + DropReason::COUNT as u32;
+
+    /// Index of this verdict's counter.
+    pub const fn counter(self) -> u32 {
+        match self {
+            Self::Redirected => 0,
+            Self::PassedNotOurs => 1,
+            Self::PassedNoSocket => 2,
+            Self::Dropped(reason) => 3 + reason as u32,
+        }
+    }
+
+    /// The verdict counted at `index`, the inverse of [`counter`](Self::counter).
+    pub const fn from_counter(index: u32) -> Option<Self> {
+        match index {
+            0 => Some(Self::Redirected),
+            1 => Some(Self::PassedNotOurs),
+            2 => Some(Self::PassedNoSocket),
+            i if i < Self::COUNTERS => Some(Self::Dropped(DropReason::ALL[(i - 3) as usize])),
+            _ => None,
+        }
+    }
+}
+
+/// The program's configuration, the single element of its config array.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct XdpConfig {
+    /// Number of netstacks: the XSKMAP slot of a frame is `rx_queue * n_netstacks + netstack`.
+    pub n_netstacks: u32,
+}
+
+// Safety: `#[repr(C)]` over one `u32`: no padding, every bit pattern valid.
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for XdpConfig {}
+
+/// The XSKMAP slot of the socket that serves `netstack` on `rx_queue`.
+pub const fn socket_slot(rx_queue: u32, n_netstacks: u32, netstack: u32) -> u32 {
+    rx_queue.wrapping_mul(n_netstacks).wrapping_add(netstack)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_indices_are_dense_and_invertible() {
+        for index in 0..XdpVerdict::COUNTERS {
+            let verdict = XdpVerdict::from_counter(index).expect("dense");
+            assert_eq!(verdict.counter(), index);
+        }
+        assert_eq!(XdpVerdict::from_counter(XdpVerdict::COUNTERS), None);
+    }
+}

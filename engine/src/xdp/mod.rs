@@ -1,0 +1,303 @@
+//! Loader of the XDP classifier: loads the eBPF object built from `ebpf/classifier`, fills its steering maps,
+//! registers AF_XDP sockets, attaches it to an interface and reads its verdict counters.
+//!
+//! The loader takes plain [`vmknet_common`] keys and targets; compiling them from the host model is the
+//! caller's job. It never decides what is steered: that is [`vmknet_common::classify`], run in the kernel.
+//! Dropping the [`Classifier`] detaches the program and frees its maps.
+//!
+//! Needs CAP_BPF and CAP_NET_ADMIN (root is simplest); kernel 5.18 or later for multi-buffer (`xdp.frags`)
+//! programs.
+
+mod error;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, XskMap};
+use aya::programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode};
+use aya::{Ebpf, EbpfLoader};
+use vmknet_common::{Ipv4Key, Ipv6Key, MacKey, SteerTarget, XdpConfig, XdpVerdict, xdp::socket_slot};
+
+pub use error::XdpError;
+
+/// The classifier object, built for bpfel by `build.rs`.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vmknet-ebpf"));
+
+const PROGRAM: &str = "vmknet_xdp";
+const STEER_BY_MAC: &str = "STEER_BY_MAC";
+const STEER_BY_ARP_TARGET: &str = "STEER_BY_ARP_TARGET";
+const STEER_BY_IPV6_GROUP: &str = "STEER_BY_IPV6_GROUP";
+const VMK_MACS: &str = "VMK_MACS";
+const SOCKETS: &str = "SOCKETS";
+const CONFIG: &str = "CONFIG";
+const COUNTERS: &str = "COUNTERS";
+
+/// Steering entries compiled from the host model, written into the classifier's maps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SteeringEntries {
+    /// Unicast: a vmk MAC on its VLAN.
+    pub by_mac: Vec<(MacKey, SteerTarget)>,
+    /// Broadcast ARP: a vmk IPv4 address on its VLAN.
+    pub by_arp_target: Vec<(Ipv4Key, SteerTarget)>,
+    /// Neighbour solicitations: the solicited-node group of a vmk IPv6 address on its VLAN.
+    pub by_ipv6_group: Vec<(Ipv6Key, SteerTarget)>,
+}
+
+/// How to attach the classifier to an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AttachMode {
+    /// In the driver (fast; veth and most physical NICs).
+    Native,
+    /// In the kernel's generic receive path (slow, works on any interface).
+    Generic,
+    /// Native, or generic with a warning when the driver refuses native mode.
+    NativeOrGeneric,
+}
+
+impl fmt::Display for AttachMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Native => "native",
+            Self::Generic => "generic",
+            Self::NativeOrGeneric => "native-or-generic",
+        })
+    }
+}
+
+/// The XDP program's verdict counters, summed over CPUs. Every frame the program saw is in exactly one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct XdpCounters {
+    counts: [u64; XdpVerdict::COUNTERS as usize],
+}
+
+impl XdpCounters {
+    /// Frames that got `verdict`.
+    pub fn get(&self, verdict: XdpVerdict) -> u64 {
+        self.counts[verdict.counter() as usize]
+    }
+
+    /// Every frame the program saw.
+    pub fn frames(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Each verdict with its count, in counter order.
+    pub fn iter(&self) -> impl Iterator<Item = (XdpVerdict, u64)> + '_ {
+        (0..XdpVerdict::COUNTERS).filter_map(|i| Some((XdpVerdict::from_counter(i)?, self.counts[i as usize])))
+    }
+}
+
+/// The loaded classifier. Dropping it detaches the program and frees its maps.
+#[derive(Debug)]
+pub struct Classifier {
+    ebpf: Ebpf,
+    n_netstacks: u32,
+    n_queues: u32,
+}
+
+impl Classifier {
+    /// Loads the classifier for `n_netstacks` netstacks on an interface with `n_queues` rx queues, with empty
+    /// steering maps and no sockets: until filled, it passes every frame that is not a runt.
+    ///
+    /// # Errors
+    /// [`XdpError::PermissionDenied`] without CAP_BPF; [`XdpError::Program`] with the verifier log when the
+    /// kernel rejects the program.
+    pub fn load(n_netstacks: u32, n_queues: u32) -> Result<Self, XdpError> {
+        let n_netstacks = n_netstacks.max(1);
+        let n_queues = n_queues.max(1);
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(SOCKETS, n_queues.saturating_mul(n_netstacks))
+            .load(OBJECT)
+            .map_err(XdpError::load)?;
+        program_mut(&mut ebpf)?
+            .load()
+            .map_err(|err| XdpError::program("loading the XDP program", err))?;
+        let mut classifier = Self {
+            ebpf,
+            n_netstacks,
+            n_queues,
+        };
+        let mut config: Array<_, XdpConfig> = classifier.map(CONFIG)?;
+        config
+            .set(0, XdpConfig { n_netstacks }, 0)
+            .map_err(|err| XdpError::map(CONFIG, "writing the configuration", err))?;
+        Ok(classifier)
+    }
+
+    /// Writes `entries` into the steering maps, and every MAC of `by_mac` into the vmk MAC set.
+    ///
+    /// # Errors
+    /// [`XdpError::NetstackOutOfRange`] for a target beyond the configured netstacks (nothing is written
+    /// then); [`XdpError::Map`] when a map is full.
+    pub fn fill_steering(&mut self, entries: &SteeringEntries) -> Result<(), XdpError> {
+        let targets = entries
+            .by_mac
+            .iter()
+            .map(|(_, t)| t)
+            .chain(entries.by_arp_target.iter().map(|(_, t)| t))
+            .chain(entries.by_ipv6_group.iter().map(|(_, t)| t));
+        for target in targets {
+            self.check_netstack(target.netstack)?;
+        }
+        self.insert_all(STEER_BY_MAC, &entries.by_mac)?;
+        self.insert_all(STEER_BY_ARP_TARGET, &entries.by_arp_target)?;
+        self.insert_all(STEER_BY_IPV6_GROUP, &entries.by_ipv6_group)?;
+        let macs: BTreeSet<[u8; 6]> = entries.by_mac.iter().map(|(key, _)| key.mac).collect();
+        let vmk_macs: Vec<([u8; 6], u8)> = macs.into_iter().map(|mac| (mac, 1)).collect();
+        self.insert_all(VMK_MACS, &vmk_macs)
+    }
+
+    /// Registers the AF_XDP socket `socket`, bound to `rx_queue`, as `netstack`'s ring on that queue.
+    ///
+    /// # Errors
+    /// [`XdpError::QueueOutOfRange`] or [`XdpError::NetstackOutOfRange`] beyond the configured counts;
+    /// [`XdpError::Map`] when `socket` is not an AF_XDP socket.
+    pub fn register_socket(&mut self, rx_queue: u32, netstack: u32, socket: BorrowedFd<'_>) -> Result<(), XdpError> {
+        let slot = self.socket_slot(rx_queue, netstack)?;
+        let mut sockets: XskMap<_> = self.map(SOCKETS)?;
+        sockets
+            .set(slot, socket.as_raw_fd(), 0)
+            .map_err(|err| XdpError::map(SOCKETS, "registering a socket", err))
+    }
+
+    /// Empties `netstack`'s slot on `rx_queue`: its frames fall back to Linux. Closing a registered socket
+    /// does the same.
+    ///
+    /// # Errors
+    /// As [`register_socket`](Self::register_socket).
+    pub fn unregister_socket(&mut self, rx_queue: u32, netstack: u32) -> Result<(), XdpError> {
+        let slot = self.socket_slot(rx_queue, netstack)?;
+        let mut sockets: XskMap<_> = self.map(SOCKETS)?;
+        sockets
+            .unset(slot)
+            .map_err(|err| XdpError::map(SOCKETS, "unregistering a socket", err))
+    }
+
+    /// Attaches the program to `interface` and returns the mode in use (never
+    /// [`AttachMode::NativeOrGeneric`]). A fallback to generic mode is reported on stderr.
+    ///
+    /// # Errors
+    /// [`XdpError::InterfaceNotFound`]; [`XdpError::Attach`] with a hint when the kernel refuses.
+    pub fn attach(&mut self, interface: &str, mode: AttachMode) -> Result<AttachMode, XdpError> {
+        let program = program_mut(&mut self.ebpf)?;
+        let attach = |program: &mut Xdp, mode: AttachMode| {
+            let flags = if mode == AttachMode::Generic {
+                XdpMode::Skb
+            } else {
+                XdpMode::Driver
+            };
+            program
+                .attach(interface, flags)
+                .map(drop)
+                .map_err(|err| XdpError::attach(interface, mode, err))
+        };
+        match mode {
+            AttachMode::Native | AttachMode::Generic => attach(program, mode).map(|()| mode),
+            AttachMode::NativeOrGeneric => match attach(program, AttachMode::Native) {
+                Ok(()) => Ok(AttachMode::Native),
+                Err(err @ (XdpError::InterfaceNotFound(_) | XdpError::PermissionDenied { .. })) => Err(err),
+                Err(native) => {
+                    eprintln!("warning: {native}; falling back to generic XDP on `{interface}` (much slower)");
+                    attach(program, AttachMode::Generic).map(|()| AttachMode::Generic)
+                }
+            },
+        }
+    }
+
+    /// The verdict counters, summed over CPUs.
+    ///
+    /// # Errors
+    /// [`XdpError::Map`] when the kernel refuses the read.
+    pub fn counters(&self) -> Result<XdpCounters, XdpError> {
+        let map = self.ebpf.map(COUNTERS).ok_or(XdpError::Missing {
+            kind: "map",
+            name: COUNTERS,
+        })?;
+        let per_cpu: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(|err| XdpError::map(COUNTERS, "opening", err))?;
+        let mut counters = XdpCounters::default();
+        for (index, count) in counters.counts.iter_mut().enumerate() {
+            let values = per_cpu
+                .get(&(index as u32), 0)
+                .map_err(|err| XdpError::map(COUNTERS, "reading", err))?;
+            *count = values.iter().sum();
+        }
+        Ok(counters)
+    }
+
+    /// Runs the program once on `frame` with `BPF_PROG_TEST_RUN` (rx queue 0, no interface) and returns its
+    /// XDP action. The run is counted like any frame. For self-tests: the kernel refuses frames shorter than
+    /// an Ethernet header.
+    ///
+    /// # Errors
+    /// [`XdpError::Program`] when the kernel refuses the run.
+    pub fn test_run(&self, frame: &[u8]) -> Result<u32, XdpError> {
+        let program: &Xdp = self
+            .ebpf
+            .program(PROGRAM)
+            .and_then(|p| p.try_into().ok())
+            .ok_or(XdpError::Missing {
+                kind: "program",
+                name: PROGRAM,
+            })?;
+        let options = TestRunOptions {
+            data_in: Some(frame),
+            ..TestRunOptions::default()
+        };
+        program
+            .test_run(options)
+            .map(|result| result.return_value)
+            .map_err(|err| XdpError::program("BPF_PROG_TEST_RUN", err))
+    }
+
+    fn socket_slot(&self, rx_queue: u32, netstack: u32) -> Result<u32, XdpError> {
+        self.check_netstack(netstack)?;
+        if rx_queue >= self.n_queues {
+            return Err(XdpError::QueueOutOfRange {
+                queue: rx_queue,
+                n_queues: self.n_queues,
+            });
+        }
+        Ok(socket_slot(rx_queue, self.n_netstacks, netstack))
+    }
+
+    fn check_netstack(&self, netstack: u32) -> Result<(), XdpError> {
+        if netstack < self.n_netstacks {
+            return Ok(());
+        }
+        Err(XdpError::NetstackOutOfRange {
+            netstack,
+            n_netstacks: self.n_netstacks,
+        })
+    }
+
+    fn insert_all<K: aya::Pod, V: aya::Pod>(&mut self, name: &'static str, entries: &[(K, V)]) -> Result<(), XdpError> {
+        let mut map: HashMap<_, K, V> = self.map(name)?;
+        for (key, value) in entries {
+            map.insert(key, value, 0)
+                .map_err(|err| XdpError::map(name, "inserting", err))?;
+        }
+        Ok(())
+    }
+
+    /// The map `name`, typed.
+    fn map<'a, M>(&'a mut self, name: &'static str) -> Result<M, XdpError>
+    where
+        M: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        let map = self.ebpf.map_mut(name).ok_or(XdpError::Missing { kind: "map", name })?;
+        M::try_from(map).map_err(|err| XdpError::map(name, "opening", err))
+    }
+}
+
+fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
+    let missing = XdpError::Missing {
+        kind: "program",
+        name: PROGRAM,
+    };
+    let program = ebpf.program_mut(PROGRAM).ok_or(missing)?;
+    program
+        .try_into()
+        .map_err(|err: ProgramError| XdpError::program("finding the XDP program", err))
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing vmknet's XDP classifier needs on Debian 12 (see shared/TOOLCHAIN.md):
+# LLVM/clang 22 and libbpf headers, nightly rust-src (the eBPF crate is built with -Z build-std=core), and
+# bpf-linker 0.13.0 linked against LLVM 22. Idempotent; run as root with rustup's stable and nightly present.
+set -euo pipefail
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps.sh: run as root (apt-get install)" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends llvm-22-dev clang-22 m4 libelf-dev zlib1g-dev libbpf-dev \
+    pkg-config make ethtool iproute2
+
+rustup component add rust-src --toolchain nightly
+
+if command -v bpf-linker >/dev/null; then
+    echo "bpf-linker present: $(bpf-linker --version)"
+else
+    # The base image's llvm-config is LLVM 14: without the prefix the link fails with `unable to find library -lLLVM`.
+    LLVM_PREFIX=/usr/lib/llvm-22 cargo install bpf-linker --version 0.13.0 --locked \
+        --no-default-features --features llvm-22
+fi
