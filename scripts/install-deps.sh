@@ -9,12 +9,19 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends llvm-22-dev clang-22 m4 libelf-dev zlib1g-dev libbpf-dev \
-    pkg-config make ethtool iproute2
+packages=(llvm-22-dev clang-22 m4 libelf-dev zlib1g-dev libbpf-dev pkg-config make ethtool iproute2)
+if dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | grep -qv 'install ok installed' \
+    || [[ $(dpkg-query -W "${packages[@]}" 2>/dev/null | wc -l) -ne ${#packages[@]} ]]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "${packages[@]}"
+else
+    echo "apt packages present"
+fi
 
-rustup component add rust-src --toolchain nightly
+if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
+    rustup component add rust-src --toolchain nightly
+fi
 
 if command -v bpf-linker >/dev/null; then
     echo "bpf-linker present: $(bpf-linker --version)"

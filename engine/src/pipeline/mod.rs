@@ -26,7 +26,7 @@ use vmknet_common::{DropReason, FrameBytes, Steer, classify};
 pub use fragments::{
     DEFAULT_FRAGMENT_CAPACITY, DEFAULT_FRAGMENT_TIMEOUT_NS, FragmentCache, FragmentKey, FragmentStats,
 };
-pub use service::{PortClass, PortTable, Requirement, Service, Transport};
+pub use service::{Listener, PortClass, PortTable, Requirement, Service, Transport};
 pub use steering::SteeringMaps;
 pub use tables::{HostTables, NetstackAddresses, ServiceSet, VmkRecord};
 pub use verdict::{Outcome, Verdict};
