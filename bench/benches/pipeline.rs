@@ -19,7 +19,10 @@ const BATCH: usize = 64;
 fn run(c: &mut Criterion, name: &str, model: &Arc<HostModel>, frames: &[Vec<u8>]) {
     let mut pipeline = Pipeline::new(Arc::clone(model));
     let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    let mut outcomes = [Outcome { vmk: None, verdict: Verdict::Passed }; BATCH];
+    let mut outcomes = [Outcome {
+        vmk: None,
+        verdict: Verdict::Passed,
+    }; BATCH];
     let mut group = c.benchmark_group("ingress");
     group.throughput(Throughput::Elements(frames.len() as u64));
     let mut now_ns = 0u64;
@@ -66,7 +69,11 @@ fn benches(c: &mut Criterion) {
 
     let testbed = Arc::new(testbed_host());
     let bad = bad_cases(&testbed);
-    let dropped: Vec<Vec<u8>> = bad.iter().filter(|f| f.label.verdict == "dropped").map(|f| f.bytes.clone()).collect();
+    let dropped: Vec<Vec<u8>> = bad
+        .iter()
+        .filter(|f| f.label.verdict == "dropped")
+        .map(|f| f.bytes.clone())
+        .collect();
     run(c, "drop_paths", &testbed, &dropped);
     let passed: Vec<Vec<u8>> = vsphere_mix(&default, DEFAULT_SEED)
         .into_iter()

@@ -56,7 +56,13 @@ fn allocations_in(f: impl FnOnce()) -> u64 {
 fn assert_no_allocation(model: HostModel, frames: &[Vec<u8>]) {
     let mut pipeline = Pipeline::new(Arc::new(model));
     let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    let mut outcomes = vec![Outcome { vmk: None, verdict: Verdict::Passed }; 64];
+    let mut outcomes = vec![
+        Outcome {
+            vmk: None,
+            verdict: Verdict::Passed
+        };
+        64
+    ];
     let allocations = allocations_in(|| {
         for (round, batch) in slices.chunks(64).enumerate() {
             pipeline.process_batch(batch, round as u64 * 1_000, &mut outcomes);

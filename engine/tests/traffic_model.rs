@@ -59,7 +59,11 @@ fn replay_and_compare(model: HostModel, name: &str, frames: &[LabelledFrame]) {
         let expected = &frames[index].label;
         let got = as_label(&model, outcome, expected);
         if &got != expected {
-            mismatches.push(format!("frame {} ({}): expected {expected:?}, got {got:?}", index + 1, expected.scenario));
+            mismatches.push(format!(
+                "frame {} ({}): expected {expected:?}, got {got:?}",
+                index + 1,
+                expected.scenario
+            ));
         }
         index += 1;
     }
@@ -67,7 +71,13 @@ fn replay_and_compare(model: HostModel, name: &str, frames: &[LabelledFrame]) {
     let conservation = pipeline.counters().conservation();
     assert_eq!(conservation.frames_in.packets, frames.len() as u64);
     assert!(conservation.holds(), "{conservation:?}");
-    assert!(mismatches.is_empty(), "{} of {} frames differ:\n{}", mismatches.len(), frames.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} frames differ:\n{}",
+        mismatches.len(),
+        frames.len(),
+        mismatches.join("\n")
+    );
 }
 
 #[test]
