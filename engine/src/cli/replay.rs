@@ -145,6 +145,7 @@ const LOOP_BATCH: usize = 64;
 fn replay_loop(pipeline: &mut Pipeline, captures: &[PathBuf], duration: Duration) -> Result<Speed, ReplayError> {
     let arenas = captures.iter().map(CaptureArena::load).collect::<Result<Vec<_>, _>>()?;
     let frames: Vec<&[u8]> = arenas.iter().flat_map(CaptureArena::iter).collect();
+    let mut outcomes = [Outcome { vmk: None, verdict: Verdict::Passed }; LOOP_BATCH];
     let start = Instant::now();
     let mut processed = 0u64;
     if !frames.is_empty() {
@@ -154,10 +155,7 @@ fn replay_loop(pipeline: &mut Pipeline, captures: &[PathBuf], duration: Duration
                 if now >= duration {
                     break 'outer;
                 }
-                let now_ns = now.as_nanos() as u64;
-                for frame in batch {
-                    pipeline.process(frame, now_ns);
-                }
+                pipeline.process_batch(batch, now.as_nanos() as u64, &mut outcomes);
                 processed += batch.len() as u64;
             }
         }

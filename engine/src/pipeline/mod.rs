@@ -214,14 +214,14 @@ impl Ingress<'_> {
         if !self.is_local_v4(u32::from(ip.dst_addr())) {
             return Verdict::drop(DropReason::NotLocal);
         }
-        let key = FragmentKey {
+        let key = || FragmentKey {
             src: u128::from(ip.src_addr().to_ipv6_mapped()),
             dst: u128::from(ip.dst_addr().to_ipv6_mapped()),
             id: u32::from(ip.ident()),
             protocol: ip.protocol(),
         };
         if ip.frag_offset() > 0 {
-            return self.later_fragment(&key);
+            return self.later_fragment(&key());
         }
         let class = match ip.protocol() {
             ip_proto::ICMP => match Icmpv4Packet::new_checked(ip.payload()) {
@@ -233,7 +233,7 @@ impl Ingress<'_> {
                 None => return Verdict::drop(DropReason::L4Malformed),
             },
         };
-        self.police_first_fragment(class, ip.more_frags().then_some(key))
+        self.police_first_fragment(class, ip.more_frags().then(key))
     }
 
     fn ipv6(mut self, payload: &[u8]) -> Verdict {
