@@ -145,7 +145,10 @@ const LOOP_BATCH: usize = 64;
 fn replay_loop(pipeline: &mut Pipeline, captures: &[PathBuf], duration: Duration) -> Result<Speed, ReplayError> {
     let arenas = captures.iter().map(CaptureArena::load).collect::<Result<Vec<_>, _>>()?;
     let frames: Vec<&[u8]> = arenas.iter().flat_map(CaptureArena::iter).collect();
-    let mut outcomes = [Outcome { vmk: None, verdict: Verdict::Passed }; LOOP_BATCH];
+    let mut outcomes = [Outcome {
+        vmk: None,
+        verdict: Verdict::Passed,
+    }; LOOP_BATCH];
     let start = Instant::now();
     let mut processed = 0u64;
     if !frames.is_empty() {

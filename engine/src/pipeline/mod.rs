@@ -189,7 +189,8 @@ impl Ingress<'_> {
     }
 
     fn is_local_v4(&self, dst: u32) -> bool {
-        dst == u32::MAX
+        self.vmk.ipv4 == Some(dst)
+            || dst == u32::MAX
             || dst >> 28 == 0xe
             || self.vmk.ipv4_broadcast == Some(dst)
             || self.addresses().ipv4.contains(&dst)

@@ -1,8 +1,10 @@
 //! The steering tables compiled from the host model: the userspace twin of the XDP program's maps.
 //!
 //! The same entries fill the BPF maps and these tables, and both are read by the same
-//! [`vmknet_common::classify`], so the kernel and userspace steer every frame alike. Lookups are binary
-//! searches over sorted packed keys: a host has tens of adapters, so this beats hashing and never allocates.
+//! [`vmknet_common::classify`], so the kernel and userspace steer every frame alike. The lookup every frame
+//! makes, (VLAN, MAC), goes through a small open-addressing index: one probe for almost every frame, and no
+//! branch whose outcome depends on which adapter the frame is for (a binary search mispredicts on mixed
+//! traffic). The rare lookups (broadcast ARP, solicitations) are binary searches over sorted packed keys.
 
 use vmknet_common::keys::solicited_node;
 use vmknet_common::{Ipv4Key, Ipv6Key, MacKey, SteerTarget, SteeringTables};
@@ -13,6 +15,7 @@ use crate::model::HostModel;
 #[derive(Clone, Debug, Default)]
 pub struct SteeringMaps {
     by_mac: Vec<(u64, SteerTarget)>,
+    mac_index: MacIndex,
     by_arp_target: Vec<(u64, SteerTarget)>,
     by_ipv6_group: Vec<((u16, u128), SteerTarget)>,
     vmk_macs: Vec<u64>,
@@ -30,6 +33,56 @@ fn pack_vlan_mac(key: &MacKey) -> u64 {
 
 fn pack_vlan_ipv4(key: &Ipv4Key) -> u64 {
     (u64::from(key.vlan) << 32) | u64::from(u32::from_be_bytes(key.addr))
+}
+
+/// Open addressing with linear probing over packed (VLAN, MAC) keys, at most half full so every probe
+/// sequence reaches an empty slot. Key 0 marks an empty slot: it would be the zero MAC, which the model refuses.
+#[derive(Clone, Debug, Default)]
+struct MacIndex {
+    slots: Box<[(u64, SteerTarget)]>,
+}
+
+const EMPTY_TARGET: SteerTarget = SteerTarget { netstack: 0, vmk: 0 };
+
+impl MacIndex {
+    fn build(entries: &[(u64, SteerTarget)]) -> Self {
+        let capacity = (entries.len() * 2).next_power_of_two().max(8);
+        let mut index = Self {
+            slots: vec![(0, EMPTY_TARGET); capacity].into_boxed_slice(),
+        };
+        for &(key, target) in entries {
+            let mut i = index.home(key);
+            while index.slots[i].0 != 0 {
+                i = (i + 1) & (capacity - 1);
+            }
+            index.slots[i] = (key, target);
+        }
+        index
+    }
+
+    #[inline]
+    fn home(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & (self.slots.len() - 1)
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<SteerTarget> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(key);
+        loop {
+            let (k, target) = self.slots[i];
+            if k == key {
+                return Some(target);
+            }
+            if k == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
 }
 
 fn lookup<K: Ord, V: Copy>(table: &[(K, V)], key: &K) -> Option<V> {
@@ -59,6 +112,7 @@ impl SteeringMaps {
             }
         }
         maps.by_mac.sort_unstable_by_key(|e| e.0);
+        maps.mac_index = MacIndex::build(&maps.by_mac);
         maps.by_arp_target.sort_unstable_by_key(|e| e.0);
         // Two adapters whose addresses share the low 24 bits on one VLAN share a group: the first one listed
         // receives the solicitations and answers for whichever address is the target.
@@ -96,7 +150,7 @@ impl SteeringMaps {
 impl SteeringTables for SteeringMaps {
     #[inline]
     fn by_mac(&self, key: &MacKey) -> Option<SteerTarget> {
-        lookup(&self.by_mac, &pack_vlan_mac(key))
+        self.mac_index.get(pack_vlan_mac(key))
     }
 
     #[inline]
@@ -137,6 +191,27 @@ mod tests {
         for (key, target) in maps.ipv6_group_entries() {
             assert_eq!(maps.by_ipv6_group(&key), Some(target));
         }
+    }
+
+    #[test]
+    fn mac_index_finds_every_entry_and_nothing_else() {
+        let entries: Vec<(u64, SteerTarget)> = (1..200u64)
+            .map(|i| {
+                (
+                    i * 0x1_0000_0001,
+                    SteerTarget {
+                        netstack: 0,
+                        vmk: i as u32,
+                    },
+                )
+            })
+            .collect();
+        let index = MacIndex::build(&entries);
+        for &(key, target) in &entries {
+            assert_eq!(index.get(key), Some(target));
+        }
+        assert_eq!(index.get(0x1234_5678), None);
+        assert_eq!(MacIndex::default().get(1), None);
     }
 
     #[test]

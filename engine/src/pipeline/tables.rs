@@ -38,6 +38,8 @@ pub struct VmkRecord {
     pub allowed: ServiceSet,
     /// Services it is tagged for but which moved to their own stack (vMotion, provisioning).
     pub moved: ServiceSet,
+    /// Its own static IPv4 address: most frames are for it, so it is checked before the netstack's list.
+    pub ipv4: Option<u32>,
     /// Its IPv4 subnet's directed broadcast, if it has a static address.
     pub ipv4_broadcast: Option<u32>,
 }
@@ -100,6 +102,7 @@ impl HostTables {
                 mtu: vmk.mtu,
                 allowed,
                 moved,
+                ipv4: vmk.ipv4_cidr().map(|c| u32::from(c.addr)),
                 ipv4_broadcast: vmk.ipv4_cidr().map(|c| u32::from(c.broadcast())),
             });
         }
