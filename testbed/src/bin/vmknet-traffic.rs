@@ -5,6 +5,7 @@
 //! - `DIR/testbed-host.toml`: the testbed host (the embedded default plus vmk9), to replay `bad-cases` against.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,29 +53,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes the captures and prints what was written. A closed standard output (`| head`) ends the printing
+/// quietly; the files are written whole either way.
 fn run(dir: &std::path::Path, seed: u64) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
+    let mut report = String::new();
     let mix = vsphere_mix(&HostModel::embedded_default(), seed);
     let bad = bad_cases(&testbed_host());
     for (name, frames) in [("vsphere-mix", &mix), ("bad-cases", &bad)] {
         let (pcap, labels) = write_capture(dir, name, frames)?;
-        println!("{} frames -> {} + {}", frames.len(), pcap.display(), labels.display());
-        summarise(frames);
+        report += &format!("{} frames -> {} + {}\n", frames.len(), pcap.display(), labels.display());
+        report += &summarise(frames);
     }
     let host = dir.join("testbed-host.toml");
     std::fs::write(&host, testbed_host_toml())?;
-    println!("bad-cases host -> {}", host.display());
+    report += &format!("bad-cases host -> {}\n", host.display());
+    let _ = std::io::stdout().write_all(report.as_bytes());
     Ok(())
 }
 
-fn summarise(frames: &[LabelledFrame]) {
+fn summarise(frames: &[LabelledFrame]) -> String {
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     for frame in frames {
         let l = &frame.label;
         let detail = l.reason.as_deref().or(l.service.as_deref()).unwrap_or("-");
         *outcomes.entry(format!("{} {detail}", l.verdict)).or_default() += 1;
     }
-    for (outcome, n) in outcomes {
-        println!("  {n:6}  {outcome}");
-    }
+    outcomes.into_iter().map(|(outcome, n)| format!("  {n:6}  {outcome}\n")).collect()
 }
