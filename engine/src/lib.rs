@@ -18,6 +18,7 @@ pub mod cli;
 pub mod io;
 pub mod model;
 pub mod pipeline;
+pub mod runtime;
 pub mod stats;
 pub mod wire;
 pub mod xdp;

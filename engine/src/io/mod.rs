@@ -31,6 +31,7 @@ mod capture;
 mod error;
 mod link;
 mod writer;
+pub mod xsk;
 
 pub use arena::CaptureArena;
 pub use capture::{CaptureReader, Frame, MAX_CAPTURED_LEN};

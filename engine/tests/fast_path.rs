@@ -1,0 +1,437 @@
+//! The AF_XDP fast path end to end on a veth pair with two queues.
+//!
+//! A network namespace holds the peer end of a veth whose host end the engine serves (classifier attached in
+//! native mode, one socket per (queue, netstack) on a shared UMEM per queue, a pinned worker per queue). Two
+//! sender threads, pinned to different CPUs and steered to different tx queues by XPS, send a bounded set of
+//! frames from the peer with AF_PACKET: iSCSI replies to vmk2, vMotion to vmk1, management to vmk0, a vMotion
+//! segment to vmk0 (which the isolation policy drops), and frames to a MAC that is no vmk's. On veth the rx
+//! queue is the sender's tx queue, so each worker sees one sender's frames. The test then checks the whole
+//! accounting: the workers' counters equal those of a userspace pipeline run over the vmk frames, each queue
+//! received exactly its sender's vmk frames, the program's redirected count equals what the sockets received,
+//! the other frames went to Linux, and the program saw every frame sent.
+//!
+//! A second test runs the `vmknet` binary and stops it with SIGINT: it must print the report, exit 0 and
+//! leave no program on the interface.
+//!
+//! Needs root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW); without it each test prints why it skips and passes.
+
+use std::io::{self, BufRead as _, BufReader, Read as _};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etherparse::PacketBuilder;
+use vmknet::model::HostModel;
+use vmknet::pipeline::{Pipeline, Service, Verdict};
+use vmknet::runtime::{CpuList, Engine, EngineConfig, vlan_offload};
+use vmknet::stats::Report;
+use vmknet::xdp::AttachMode;
+use vmknet_common::XdpVerdict;
+
+const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x77];
+const STRANGER_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 1];
+/// Frames of each kind per sender.
+const PER_KIND: usize = 40;
+
+/// Skips (returning false, with the reason printed) unless the process holds the capabilities the test needs.
+fn privileged(test: &str) -> bool {
+    const CAP_NET_ADMIN: u32 = 12;
+    const CAP_NET_RAW: u32 = 13;
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |cap: u32| effective & (1 << cap) != 0;
+    let ok = (has(CAP_BPF) || has(CAP_SYS_ADMIN)) && has(CAP_NET_ADMIN) && has(CAP_NET_RAW);
+    if !ok {
+        println!("skipping {test}: needs CAP_BPF, CAP_NET_ADMIN and CAP_NET_RAW (run as root); CapEff={effective:#x}");
+    }
+    ok
+}
+
+fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{program} {args:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A namespace holding the peer end of a two-queue veth pair whose host end stays here; everything goes on drop.
+struct Topology {
+    netns: String,
+    host: String,
+    peer: String,
+}
+
+impl Topology {
+    /// `tag` tells the tests of this file apart; the process id tells concurrent runs apart.
+    fn create(tag: char) -> Result<Self, String> {
+        let id = std::process::id();
+        let topology = Self {
+            netns: format!("vmknet-fp{tag}-{id}"),
+            host: format!("vfp{tag}{id}a"),
+            peer: format!("vfp{tag}{id}b"),
+        };
+        let ns = topology.netns.as_str();
+        run("ip", &["netns", "add", ns])?;
+        // No IPv6 on the sender: its DAD and router solicitations would add frames to the counts.
+        let no_ipv6 = [
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ];
+        run("ip", &["netns", "exec", ns, "sysctl", "-qw", no_ipv6[0], no_ipv6[1]])?;
+        let queues = ["numtxqueues", "2", "numrxqueues", "2"];
+        let mut add = vec!["link", "add", &topology.host];
+        add.extend(queues);
+        add.extend(["type", "veth", "peer", "name", &topology.peer]);
+        add.extend(queues);
+        add.extend(["netns", ns]);
+        run("ip", &add)?;
+        run("ip", &["link", "set", &topology.host, "up"])?;
+        run("ip", &["-n", ns, "link", "set", &topology.peer, "up"])?;
+        // Tags in-band on the wire, and tx queue i for CPU i (XPS), so each sender feeds one rx queue.
+        run(
+            "ip",
+            &["netns", "exec", ns, "ethtool", "-K", &topology.peer, "txvlan", "off"],
+        )?;
+        let xps = format!(
+            "echo 1 > /sys/class/net/{0}/queues/tx-0/xps_cpus && echo 2 > /sys/class/net/{0}/queues/tx-1/xps_cpus",
+            topology.peer
+        );
+        run("ip", &["netns", "exec", ns, "sh", "-c", &xps])?;
+        Ok(topology)
+    }
+
+    /// Sends `frames` from the peer end, from a thread pinned to `cpu` inside the namespace.
+    fn send_from_peer(&self, cpu: usize, frames: Vec<Vec<u8>>) -> std::thread::JoinHandle<io::Result<()>> {
+        let netns = std::fs::File::open(format!("/run/netns/{}", self.netns));
+        let peer = std::ffi::CString::new(self.peer.clone()).expect("no NUL");
+        std::thread::spawn(move || -> io::Result<()> {
+            let netns = netns?;
+            // Safety: an all-zero cpu_set_t is empty; `cpu` is a CPU the caller checked this process may use.
+            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            // Safety: `cpu` is below CPU_SETSIZE.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+            // Safety: `set` is a valid cpu_set_t; pid 0 is this thread.
+            cvt(unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) })?;
+            // Safety: `netns` is an open namespace file; setns() moves only this thread, which ends after sending.
+            cvt(unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) })?;
+            // Safety: `peer` is NUL-terminated.
+            let ifindex = unsafe { libc::if_nametoindex(peer.as_ptr()) };
+            // Safety: plain socket(2); the descriptor is owned at once.
+            let fd = unsafe {
+                OwnedFd::from_raw_fd(cvt(libc::socket(
+                    libc::AF_PACKET,
+                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                    0,
+                ))?)
+            };
+            // Safety: all-zero is a valid sockaddr_ll; the fields that matter are set next.
+            let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            addr.sll_family = libc::AF_PACKET as u16;
+            addr.sll_ifindex = ifindex as i32;
+            addr.sll_halen = 6;
+            for frame in &frames {
+                // Safety: `frame` and `addr` are valid for the lengths passed.
+                let sent = unsafe {
+                    libc::sendto(
+                        fd.as_raw_fd(),
+                        frame.as_ptr().cast(),
+                        frame.len(),
+                        0,
+                        (&raw const addr).cast(),
+                        size_of_val(&addr) as libc::socklen_t,
+                    )
+                };
+                if sent < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn has_xdp_program(&self) -> bool {
+        run("ip", &["link", "show", "dev", &self.host]).is_ok_and(|out| out.contains("prog/xdp"))
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes the peer and with it the pair; the link delete covers a half-made pair.
+        let _ = run("ip", &["link", "del", &self.host]);
+        let _ = run("ip", &["netns", "del", &self.netns]);
+    }
+}
+
+/// A TCP segment from a peer in `vmk`'s subnet to `vmk` on its VLAN, or to `dst_mac` instead of the vmk's MAC.
+fn tcp_to(model: &HostModel, vmk: &str, dst_mac: Option<[u8; 6]>, sport: u16, dport: u16, seq: u32) -> Vec<u8> {
+    let v = model.vmk_by_name(vmk).expect("vmk of the default host");
+    let dst = v.ipv4_cidr().expect("static IPv4").addr;
+    let src = Ipv4Addr::from(u32::from(dst) + 10);
+    let builder = PacketBuilder::ethernet2(PEER_MAC, dst_mac.unwrap_or(v.mac.0))
+        .single_vlan(v.vlan.try_into().expect("VLAN id"))
+        .ipv4(src.octets(), dst.octets(), 64)
+        .tcp(sport, dport, seq, 65535);
+    let mut frame = Vec::new();
+    builder.write(&mut frame, &[0u8; 32]).expect("build the frame");
+    frame
+}
+
+/// What one sender sends: (frames to vmks, frames to no vmk).
+fn sender_frames(model: &HostModel, sender: u32) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut ours = Vec::new();
+    let mut not_ours = Vec::new();
+    for i in 0..PER_KIND as u32 {
+        let seq = sender << 16 | i;
+        ours.push(tcp_to(model, "vmk2", None, 3260, 50_000, seq)); // iSCSI reply
+        ours.push(tcp_to(model, "vmk1", None, 50_001, 8000, seq)); // vMotion
+        ours.push(tcp_to(model, "vmk0", None, 50_002, 443, seq)); // management
+        ours.push(tcp_to(model, "vmk0", None, 50_003, 8000, seq)); // vMotion to the management vmk
+        not_ours.push(tcp_to(model, "vmk0", Some(STRANGER_MAC), 50_004, 443, seq));
+    }
+    (ours, not_ours)
+}
+
+#[test]
+fn fast_path_delivers_every_vmk_frame_and_passes_the_rest() {
+    if !privileged("fast_path_delivers_every_vmk_frame_and_passes_the_rest") {
+        return;
+    }
+    let allowed = CpuList::allowed();
+    let cpus: Vec<usize> = (0..2).map(|i| allowed.for_worker(i)).collect();
+    if cpus[0] == cpus[1] {
+        println!("skipping fast_path_delivers_every_vmk_frame_and_passes_the_rest: needs two CPUs");
+        return;
+    }
+    let topology = Topology::create('e').expect("create the veth pair");
+    let offload = vlan_offload(&topology.host).expect("ethtool");
+    println!(
+        "{}: driver {}, rx-vlan-offload {}",
+        topology.host, offload.driver, offload.rx_vlan_offload
+    );
+    assert_eq!(offload.driver, "veth");
+    assert!(
+        offload.rx_vlan_offload && !offload.hides_tags(),
+        "veth reports rxvlan on, which must not stop the engine"
+    );
+
+    let model = Arc::new(HostModel::embedded_default());
+    let config = EngineConfig {
+        queues: Some(2),
+        cpus: Some(format!("{},{}", cpus[0], cpus[1]).parse().expect("CPU list")),
+        attach: AttachMode::Native,
+        ..EngineConfig::new(topology.host.clone())
+    };
+    let engine = Engine::start(Arc::clone(&model), &config).expect("start the engine");
+    assert_eq!(engine.info().attach, AttachMode::Native);
+    assert!(topology.has_xdp_program(), "program attached");
+
+    let senders: Vec<_> = (0..2).map(|s| sender_frames(&model, s)).collect();
+    let threads: Vec<_> = senders
+        .iter()
+        .zip(&cpus)
+        .map(|((ours, not_ours), &cpu)| {
+            let mut frames = ours.clone();
+            frames.extend(not_ours.iter().cloned());
+            topology.send_from_peer(cpu, frames)
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("sender thread").expect("send from the peer");
+    }
+    let n_ours: usize = senders.iter().map(|(ours, _)| ours.len()).sum();
+    let n_sent: usize = senders.iter().map(|(ours, not_ours)| ours.len() + not_ours.len()).sum();
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while engine.live().iter().map(|n| n.rx).sum::<u64>() < n_ours as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let summary = engine.finish().expect("stop the engine");
+    assert!(!topology.has_xdp_program(), "program detached when the engine stops");
+
+    // What the userspace pipeline makes of the vmk frames is what the workers must have counted.
+    let mut reference = Pipeline::new(Arc::clone(&model));
+    let mut delivered = std::collections::BTreeMap::<(String, Service), u64>::new();
+    for frame in senders.iter().flat_map(|(ours, _)| ours) {
+        let outcome = reference.process(frame, 0);
+        if let (Some(vmk), Verdict::Delivered(service)) = (outcome.vmk, outcome.verdict) {
+            *delivered
+                .entry((model.vmks[vmk.index()].name.clone(), service))
+                .or_default() += 1;
+        }
+    }
+    let per_vmk = 2 * PER_KIND as u64;
+    let want_delivered = [
+        ("vmk2", Service::Iscsi),
+        ("vmk1", Service::Vmotion),
+        ("vmk0", Service::Management),
+    ];
+    assert_eq!(
+        delivered,
+        want_delivered
+            .iter()
+            .map(|&(vmk, service)| ((vmk.to_owned(), service), per_vmk))
+            .collect(),
+        "the reference pipeline delivers what the test means to send"
+    );
+    let expected = Report::new(&model, reference.counters(), reference.fragment_stats());
+    println!("{}", summary.report.to_text());
+    assert!(summary.report.conservation_holds);
+    assert_eq!(summary.report.frames_in, n_ours as u64, "frames the workers received");
+    assert_eq!(summary.report.cells, expected.cells, "per vmk, service and verdict");
+    assert_eq!(summary.report.totals.delivered, 3 * per_vmk);
+    assert_eq!(summary.report.totals.dropped, per_vmk, "vMotion to the management vmk");
+
+    // Queue locality: each queue received exactly its sender's vmk frames.
+    for (queue, (ours, _)) in summary.queues.iter().zip(&senders) {
+        println!(
+            "queue {} on CPU {} ({} mode): rx {} {:?}, sockets {:?}",
+            queue.queue,
+            queue.cpu,
+            queue.data_path,
+            queue.rx(),
+            queue.netstacks,
+            queue.sockets
+        );
+        assert_eq!(
+            queue.rx(),
+            ours.len() as u64,
+            "queue {} received its sender's frames",
+            queue.queue
+        );
+    }
+
+    // The kernel's side: redirected = received by the sockets (+ nothing lost), the rest passed, all counted.
+    let xdp = &summary.xdp;
+    println!("XDP: {:?}", xdp.iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>());
+    assert_eq!(
+        summary.socket_lost(),
+        0,
+        "nothing lost between the program and the rings"
+    );
+    assert_eq!(xdp.get(XdpVerdict::Redirected), summary.socket_rx());
+    assert_eq!(xdp.get(XdpVerdict::Redirected), n_ours as u64);
+    assert_eq!(
+        xdp.get(XdpVerdict::PassedNotOurs),
+        (n_sent - n_ours) as u64,
+        "not ours, to Linux"
+    );
+    assert_eq!(xdp.frames(), n_sent as u64, "every frame sent is counted once");
+}
+
+#[test]
+fn run_command_reports_and_detaches_on_sigint() {
+    if !privileged("run_command_reports_and_detaches_on_sigint") {
+        return;
+    }
+    let topology = Topology::create('c').expect("create the veth pair");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmknet"))
+        .args([
+            "run",
+            "--iface",
+            &topology.host,
+            "--interval",
+            "0.2",
+            "--duration",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vmknet run");
+    /// Kills the child if the test fails before it exits.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stderr = child.stderr.take().expect("stderr");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut child = Reap(child);
+    let mut log = String::new();
+    let mut lines = BufReader::new(stderr).lines();
+    while !log.contains("queue 1:") {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("vmknet run ended early: {log}"))
+            .expect("stderr");
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(log.contains("native XDP mode") && log.contains("copy mode"), "{log}");
+    assert!(topology.has_xdp_program(), "program attached while running");
+    std::thread::sleep(Duration::from_millis(500));
+    // Safety: kill(2) on the child's pid, which is still ours to signal (it has not been waited for).
+    cvt(unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGINT) }).expect("SIGINT");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "vmknet run did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    BufReader::new(stdout).read_to_string(&mut out).expect("stdout");
+    assert!(status.success(), "exit status {status}: {out}");
+    assert!(out.contains("delivered") && out.contains("/s"), "summary lines: {out}");
+    assert!(
+        out.contains("frames in: 0") && out.contains("conservation: ok"),
+        "final report: {out}"
+    );
+    assert!(!topology.has_xdp_program(), "no program left on the interface");
+}
+
+#[test]
+fn run_command_refuses_a_missing_interface_and_zero_copy_on_veth() {
+    if !privileged("run_command_refuses_a_missing_interface_and_zero_copy_on_veth") {
+        return;
+    }
+    let vmknet = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vmknet"))
+            .arg("run")
+            .args(args)
+            .output()
+            .expect("run vmknet");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = vmknet(&["--iface", "vmknet-nonesuch", "--duration", "1"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("`vmknet-nonesuch` not found"), "{err}");
+
+    let topology = Topology::create('z').expect("create the veth pair");
+    let (code, err) = vmknet(&["--iface", &topology.host, "--zero-copy", "--duration", "1"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("no zero-copy") && err.contains("without --zero-copy"),
+        "{err}"
+    );
+    assert!(
+        !topology.has_xdp_program(),
+        "nothing left attached after a failed start"
+    );
+}
