@@ -157,14 +157,6 @@ impl SocketStats {
     pub fn lost(&self) -> u64 {
         self.rx_dropped + self.rx_ring_full + self.rx_fill_ring_empty
     }
-
-    /// Adds `other` into `self`.
-    pub fn add(&mut self, other: &SocketStats) {
-        self.rx_dropped += other.rx_dropped;
-        self.rx_ring_full += other.rx_ring_full;
-        self.rx_fill_ring_empty += other.rx_fill_ring_empty;
-        self.rx_invalid_descs += other.rx_invalid_descs;
-    }
 }
 
 /// One netstack's socket on the queue.
@@ -178,7 +170,6 @@ struct NetstackRing {
 /// The AF_XDP sockets of one (interface, rx queue): a shared UMEM and one socket per netstack.
 #[derive(Debug)]
 pub struct QueueSockets {
-    interface: String,
     queue: u32,
     umem: Umem,
     fill: FillQueue,
@@ -266,7 +257,6 @@ impl QueueSockets {
         let given = unsafe { fill.produce(&descs) };
         debug_assert_eq!(given, descs.len(), "the fill ring holds every frame");
         Ok(Self {
-            interface: interface.to_owned(),
             queue,
             umem,
             fill,
@@ -274,11 +264,6 @@ impl QueueSockets {
             rings,
             data_path,
         })
-    }
-
-    /// The interface.
-    pub fn interface(&self) -> &str {
-        &self.interface
     }
 
     /// The rx queue the sockets are bound to.
@@ -299,7 +284,7 @@ impl QueueSockets {
     /// The socket of `netstack`'s ring, to register in the XSKMAP.
     pub fn socket_fd(&self, netstack: usize) -> Option<BorrowedFd<'_>> {
         let ring = self.rings.get(netstack)?;
-        // Safety: the descriptor belongs to a socket kept open by `ring`, which the returned borrow outlives not.
+        // Safety: the descriptor belongs to the socket `ring` keeps open, and the borrow cannot outlive `self`.
         Some(unsafe { BorrowedFd::borrow_raw(ring.rx.fd().as_raw_fd()) })
     }
 

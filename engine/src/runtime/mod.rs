@@ -221,8 +221,7 @@ pub struct Engine {
     stop: Arc<AtomicBool>,
     workers: Vec<WorkerHandle>,
     info: StartInfo,
-    /// Declared last: dropped after the workers have been joined in `Drop`, so frames stop being redirected only
-    /// once nothing reads the rings, and the program goes with it.
+    /// Declared last, so that it is dropped (and the program detached) after `Drop` has joined the workers.
     classifier: Classifier,
 }
 
