@@ -12,18 +12,22 @@
 //! those of a userspace pipeline run over the frames the sockets can hold, each queue received exactly its
 //! sender's, the program's redirected count equals what the sockets received plus what the kernel counted
 //! lost, the other frames went to Linux, and the program saw every frame sent. It runs twice: with workers
-//! sleeping in `poll()` and with workers spinning (`--busy-poll`).
+//! sleeping in `poll()` and with workers spinning (`--busy-poll`), and checks that the workers allocate
+//! nothing while they serve traffic (a global allocator counts allocations made on their threads).
 //!
 //! A second test runs the `vmknet` binary and stops it with SIGINT: it must print the report, exit 0 and
 //! leave no program on the interface.
 //!
 //! Needs root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW); without it each test prints why it skips and passes.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::{self, BufRead as _, BufReader, Read as _};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use etherparse::PacketBuilder;
@@ -44,6 +48,76 @@ const PER_KIND: [usize; 2] = [40, 25];
 const LARGE: usize = 3000;
 /// Payload of the jumbo vMotion frames, which do not.
 const JUMBO: usize = 7000;
+
+// ----- allocations on the workers' threads -----
+
+/// Thread ids (gettid) of the workers being watched; 0 is a free slot.
+static WATCHED: [AtomicI32; 8] = [const { AtomicI32::new(0) }; 8];
+/// Allocations made on watched threads.
+static WORKER_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's id, read once (0 until then).
+    static TID: Cell<i32> = const { Cell::new(0) };
+}
+
+fn count_if_watched() {
+    let tid = TID.with(|tid| {
+        if tid.get() == 0 {
+            // Safety: gettid(2) has no preconditions.
+            tid.set(unsafe { libc::gettid() });
+        }
+        tid.get()
+    });
+    if WATCHED.iter().any(|w| w.load(Ordering::Relaxed) == tid) {
+        WORKER_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+struct CountingAllocator;
+
+// Safety: every call is forwarded unchanged to the system allocator; counting touches only a `const`
+// thread-local and atomics, which never allocate.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_if_watched();
+        // Safety: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // Safety: `ptr` was allocated by `System` with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_if_watched();
+        // Safety: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// Watches the engine's worker threads (named `vmknet-q<queue>`) of this process; returns how many.
+fn watch_workers() -> usize {
+    let mut watched = 0;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task").flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let Ok(tid) = task.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if comm.starts_with("vmknet-q") {
+            let slot = WATCHED
+                .iter()
+                .find(|w| w.compare_exchange(0, tid, Ordering::Relaxed, Ordering::Relaxed).is_ok());
+            assert!(slot.is_some(), "more workers than watch slots");
+            watched += 1;
+        }
+    }
+    watched
+}
 
 /// Skips (returning false, with the reason printed) unless the process holds what the engine needs, as the
 /// engine itself checks it.
@@ -296,6 +370,10 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
     let engine = Engine::start(Arc::clone(&model), &config).expect("start the engine");
     assert_eq!(engine.info().attach, AttachMode::Native);
     assert!(topology.has_xdp_program(), "program attached");
+    // The workers have allocated what they need before their loop; from here on they must not allocate.
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(watch_workers() >= 2, "worker threads found");
+    let allocations_before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
 
     let senders: Vec<Frames> = (0..2).map(|s| Frames::new(&model, s)).collect();
     let threads: Vec<_> = senders
@@ -314,6 +392,8 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
     while engine.live().iter().map(|n| n.rx).sum::<u64>() < n_ours as u64 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+    let allocations = WORKER_ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
+    assert_eq!(allocations, 0, "the workers allocated while serving traffic");
     let summary = engine.finish().expect("stop the engine");
     assert!(!topology.has_xdp_program(), "program detached when the engine stops");
 

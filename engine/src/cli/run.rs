@@ -131,6 +131,14 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
             ""
         }
     );
+    if (info.queues.len() as u32) < info.rx_queues {
+        eprintln!(
+            "vmknet: warning: serving {} of {}'s {} rx queues; VMkernel frames arriving on the others go to Linux",
+            info.queues.len(),
+            args.iface,
+            info.rx_queues
+        );
+    }
     for (queue, cpu, data_path) in &info.queues {
         eprintln!(
             "vmknet: queue {queue}: worker on CPU {cpu}, {} netstack sockets, {data_path} mode, {} idle",

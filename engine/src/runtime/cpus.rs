@@ -61,6 +61,11 @@ impl CpuList {
         if cpus.is_empty() { Self(vec![0]) } else { Self(cpus) }
     }
 
+    /// Whether `cpu` is in the list.
+    pub fn contains(&self, cpu: usize) -> bool {
+        self.0.contains(&cpu)
+    }
+
     /// The CPU of the `index`th worker: the list in order, wrapping around.
     pub fn for_worker(&self, index: usize) -> usize {
         self.0.get(index % self.0.len().max(1)).copied().unwrap_or(0)
@@ -97,6 +102,7 @@ mod tests {
         assert_eq!(list.to_string(), "0,2,3,4,1");
         assert_eq!(list.for_worker(0), 0);
         assert_eq!(list.for_worker(6), 2);
+        assert!(list.contains(3) && !list.contains(5));
         for bad in ["", "a", "3-1", "1-", "99999"] {
             assert!(bad.parse::<CpuList>().is_err(), "{bad}");
         }

@@ -88,6 +88,14 @@ pub enum RuntimeError {
     /// An AF_XDP socket failed.
     #[error(transparent)]
     Xsk(#[from] XskError),
+    /// A CPU of `--cpus` this process may not run on.
+    #[error("CPU {cpu} is not available to this process (allowed: {allowed}); see `nproc` and `taskset -p $$`")]
+    Cpu {
+        /// The CPU asked for.
+        cpu: usize,
+        /// The CPUs allowed.
+        allowed: CpuList,
+    },
     /// A worker thread could not be started.
     #[error("starting the worker of queue {queue} failed: {source}")]
     Spawn {
@@ -163,6 +171,8 @@ pub struct StartInfo {
     pub attach: AttachMode,
     /// The interface's driver and rx VLAN offload.
     pub vlan_offload: VlanOffload,
+    /// Rx queues the interface has (frames on queues not served go to Linux).
+    pub rx_queues: u32,
     /// Per queue served: (queue, CPU, data path).
     pub queues: Vec<(u32, usize, DataPath)>,
 }
@@ -242,6 +252,14 @@ impl Engine {
             });
         }
         let vlan_offload = preflight::check_vlan_offload(interface)?;
+        let cpus = config.cpus.clone().unwrap_or_else(CpuList::allowed);
+        let allowed = CpuList::allowed();
+        if let Some(cpu) = (0..n_queues as usize)
+            .map(|i| cpus.for_worker(i))
+            .find(|&c| !allowed.contains(c))
+        {
+            return Err(RuntimeError::Cpu { cpu, allowed });
+        }
         let n_netstacks = u32::try_from(model.netstacks.len()).unwrap_or(u32::MAX);
         let mut classifier = Classifier::load(n_netstacks, n_queues)?;
         let steering = SteeringMaps::compile(&model);
@@ -261,7 +279,6 @@ impl Engine {
             queues.push(sockets);
         }
         let attach = classifier.attach(interface, config.attach)?;
-        let cpus = config.cpus.clone().unwrap_or_else(CpuList::allowed);
         let tables = Arc::new(HostTables::compile(Arc::clone(&model)));
         let mut engine = Self {
             model,
@@ -270,6 +287,7 @@ impl Engine {
             info: StartInfo {
                 attach,
                 vlan_offload,
+                rx_queues: available,
                 queues: Vec::new(),
             },
             classifier,
