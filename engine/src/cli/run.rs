@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 
 use super::{ConfigArg, emit};
-use crate::io::xsk::{BindMode, DEFAULT_FRAME_COUNT, XskConfig};
+use crate::io::xsk::{BindMode, DEFAULT_FRAME_COUNT, SocketStats, XskConfig};
 use crate::runtime::{CpuList, Engine, EngineConfig, LiveCounts, RunSummary, check_capabilities};
 use crate::xdp::AttachMode;
 
@@ -239,9 +239,14 @@ fn final_text(summary: &RunSummary, names: &[String]) -> String {
         for (name, counts) in names.iter().zip(&queue.netstacks).filter(|(_, c)| c.rx > 0) {
             out.push_str(&format!(", {name} {}", counts.rx));
         }
-        let lost: u64 = queue.sockets.iter().map(|s| s.lost()).sum();
+        let mut lost = SocketStats::default();
+        queue.sockets.iter().for_each(|stats| lost.add(stats));
         out.push_str(&format!(
-            "; lost in the kernel (ring full, no fill frame, too long): {lost}\n"
+            "; lost in the kernel: {} (rx ring full {}, fill ring empty {}, other, e.g. too long, {})\n",
+            lost.lost(),
+            lost.rx_ring_full,
+            lost.rx_fill_ring_empty,
+            lost.rx_dropped
         ));
     }
     out

@@ -157,6 +157,14 @@ impl SocketStats {
     pub fn lost(&self) -> u64 {
         self.rx_dropped + self.rx_ring_full + self.rx_fill_ring_empty
     }
+
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &SocketStats) {
+        self.rx_dropped += other.rx_dropped;
+        self.rx_ring_full += other.rx_ring_full;
+        self.rx_fill_ring_empty += other.rx_fill_ring_empty;
+        self.rx_invalid_descs += other.rx_invalid_descs;
+    }
 }
 
 /// One netstack's socket on the queue.
