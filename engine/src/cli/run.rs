@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
@@ -104,6 +104,14 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         busy_poll: args.busy_poll,
         xsk,
     };
+    // Handled from before the start, so a signal during it still ends in a clean stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(err) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            eprintln!("vmknet: cannot handle signal {signal}: {err}");
+            return ExitCode::from(2);
+        }
+    }
     let engine = match Engine::start(Arc::clone(&model), &config) {
         Ok(engine) => engine,
         Err(err) => {
@@ -111,13 +119,6 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let stop = engine.stop_flag();
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(err) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-            eprintln!("vmknet: cannot handle signal {signal}: {err}");
-            return ExitCode::from(2);
-        }
-    }
     let info = engine.info();
     eprintln!(
         "vmknet: {} attached in {} XDP mode; driver {}, rx-vlan-offload {}{}",

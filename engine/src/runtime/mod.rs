@@ -329,11 +329,6 @@ impl Engine {
         &self.info
     }
 
-    /// The flag that stops the workers when raised (for signal handlers).
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.stop)
-    }
-
     /// Whether a worker has stopped (on an error, or because the stop flag was raised).
     pub fn worker_stopped(&self) -> bool {
         self.workers.iter().any(|w| w.thread.is_finished())
