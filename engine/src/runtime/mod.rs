@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 pub use cpus::{CpuList, CpuListError};
-pub use preflight::{VlanOffload, vlan_offload};
+pub use preflight::{VlanOffload, check_capabilities, vlan_offload};
 pub use worker::{BATCH, LiveCounts};
 
 use crate::io::xsk::{DataPath, QueueSockets, SocketStats, XskConfig, XskError};
@@ -30,15 +30,6 @@ use crate::pipeline::{FragmentStats, HostTables, Pipeline, SteeringMaps};
 use crate::stats::{Counters, Report};
 use crate::xdp::{AttachMode, Classifier, SteeringEntries, XdpCounters, XdpError};
 use worker::{LiveCell, Worker, WorkerOutput};
-
-/// Checks that this process holds what the fast path needs (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW, and
-/// CAP_IPC_LOCK or enough RLIMIT_MEMLOCK for `umem_bytes`).
-///
-/// # Errors
-/// [`RuntimeError::Capabilities`] naming what is missing.
-pub fn check_capabilities(umem_bytes: u64) -> Result<(), RuntimeError> {
-    preflight::check_capabilities(umem_bytes)
-}
 
 /// An error starting or running the fast path.
 #[derive(Debug, thiserror::Error)]
@@ -371,12 +362,9 @@ impl Engine {
                 thread,
             } = handle;
             match thread.join() {
-                Ok(output) => {
-                    if let (Some(source), None) = (&output.error, &first_error) {
-                        first_error = Some(RuntimeError::Worker {
-                            queue,
-                            source: io::Error::new(source.kind(), source.to_string()),
-                        });
+                Ok(mut output) => {
+                    if let Some(source) = output.error.take() {
+                        first_error.get_or_insert(RuntimeError::Worker { queue, source });
                     }
                     outputs.push((queue, cpu, data_path, live, output));
                 }

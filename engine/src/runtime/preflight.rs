@@ -15,11 +15,12 @@ const CAP_IPC_LOCK: u32 = 14;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_BPF: u32 = 39;
 
-/// Checks that this process may load BPF, attach XDP, open AF_XDP sockets and pin `umem_bytes` of UMEM.
+/// Checks that this process holds what the fast path needs to load BPF, attach XDP, open AF_XDP sockets and
+/// pin `umem_bytes` of UMEM: CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW, and CAP_IPC_LOCK or enough RLIMIT_MEMLOCK.
 ///
 /// # Errors
 /// [`RuntimeError::Capabilities`] naming every missing capability.
-pub(crate) fn check_capabilities(umem_bytes: u64) -> Result<(), RuntimeError> {
+pub fn check_capabilities(umem_bytes: u64) -> Result<(), RuntimeError> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let effective = status
         .lines()
