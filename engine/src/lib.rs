@@ -9,8 +9,10 @@
 //! - [`wire`] holds zero-copy frame views that never panic, whatever the input.
 //! - [`pipeline`] is the pure per-frame path: steering, MTU, header validation, local-address check, service
 //!   demultiplexing and isolation policy, ending in exactly one counted [`pipeline::Verdict`].
-//! - [`io`] holds frame backends (pcap/pcapng replay and capture).
+//! - [`io`] holds frame backends: pcap/pcapng replay and capture, and the AF_XDP sockets of a NIC queue.
 //! - [`xdp`] loads the XDP classifier, fills its steering maps, attaches it and reads its counters.
+//! - [`runtime`] runs the AF_XDP fast path: the classifier on a NIC, a socket per (queue, netstack), a pinned
+//!   worker per queue running the pipeline, and the counters the control thread reads.
 //! - [`stats`] aggregates per-worker counters off the hot path and renders them.
 //! - [`cli`] implements the `vmknet` subcommands.
 
@@ -18,6 +20,7 @@ pub mod cli;
 pub mod io;
 pub mod model;
 pub mod pipeline;
+pub mod runtime;
 pub mod stats;
 pub mod wire;
 pub mod xdp;

@@ -5,6 +5,7 @@
 
 mod check;
 mod replay;
+mod run;
 mod show;
 
 use std::path::PathBuf;
@@ -30,6 +31,9 @@ enum Command {
     Show(show::ShowArgs),
     /// Run captures (pcap, pcapng) through the pipeline and report verdicts per netstack, vmk and service.
     Replay(replay::ReplayArgs),
+    /// Run the AF_XDP fast path on an interface until SIGINT/SIGTERM or --duration; print a summary per interval
+    /// and the report on exit.
+    Run(run::RunArgs),
     /// Print configuration files.
     Config {
         #[command(subcommand)]
@@ -92,6 +96,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Config {
             what: ConfigCommand::Default,
         } => {

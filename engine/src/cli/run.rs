@@ -1,0 +1,254 @@
+//! `vmknet run`: the AF_XDP fast path on an interface, with a one-line summary per interval and the report of
+//! the run on exit (SIGINT, SIGTERM or `--duration`).
+//!
+//! This thread is the control thread: it checks the capabilities before anything else, starts the
+//! [`Engine`], reads the workers' live counters once per interval and, on the way out, merges their counters
+//! into the final report. The program is detached on every way out (dropping the engine detaches it).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+
+use super::{ConfigArg, emit};
+use crate::io::xsk::{BindMode, DEFAULT_FRAME_COUNT, SocketStats, XskConfig};
+use crate::runtime::{CpuList, Engine, EngineConfig, LiveCounts, RunSummary, check_capabilities};
+use crate::xdp::AttachMode;
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Interface to attach to.
+    #[arg(long, value_name = "IF")]
+    iface: String,
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Rx queues to serve (0..N); all of the interface's by default.
+    #[arg(long, value_name = "N")]
+    queues: Option<u32>,
+    /// CPUs for the workers in queue order, e.g. `0,2-3`; the allowed CPUs in order by default.
+    #[arg(long, value_name = "LIST")]
+    cpus: Option<CpuList>,
+    /// Seconds between summary lines.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    interval: f64,
+    /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// XDP attach mode.
+    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
+    xdp_mode: XdpModeArg,
+    /// Spin on the rings instead of sleeping in poll() when they are empty (only on a core the kernel's
+    /// receive path does not use).
+    #[arg(long)]
+    busy_poll: bool,
+    /// Require zero-copy AF_XDP; fail where the driver lacks it (veth, generic XDP).
+    #[arg(long)]
+    zero_copy: bool,
+    /// UMEM frames (4 KiB each) per queue.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FRAME_COUNT)]
+    frames: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum XdpModeArg {
+    /// In the driver.
+    Native,
+    /// In the generic receive path (slow; any interface).
+    Generic,
+    /// Native, falling back to generic with a warning.
+    Auto,
+}
+
+impl From<XdpModeArg> for AttachMode {
+    fn from(mode: XdpModeArg) -> Self {
+        match mode {
+            XdpModeArg::Native => Self::Native,
+            XdpModeArg::Generic => Self::Generic,
+            XdpModeArg::Auto => Self::NativeOrGeneric,
+        }
+    }
+}
+
+/// How often the control thread looks at the stop flag while waiting for the next interval.
+const TICK: Duration = Duration::from_millis(50);
+
+pub(crate) fn run(args: &RunArgs) -> ExitCode {
+    let xsk = XskConfig {
+        frame_count: args.frames,
+        bind_mode: if args.zero_copy {
+            BindMode::ZeroCopy
+        } else {
+            BindMode::Auto
+        },
+    };
+    let n_queues = u64::from(args.queues.unwrap_or(1).max(1));
+    if let Err(err) = check_capabilities(xsk.umem_bytes() * n_queues) {
+        eprintln!("vmknet: {err}");
+        return ExitCode::from(2);
+    }
+    if args.interval <= 0.0 || !args.interval.is_finite() || args.duration.is_some_and(|d| d < 0.0 || d.is_nan()) {
+        eprintln!("vmknet: --interval must be positive and --duration not negative");
+        return ExitCode::from(2);
+    }
+    let model = match args.config.load() {
+        Ok(model) => Arc::new(model),
+        Err(code) => return code,
+    };
+    let config = EngineConfig {
+        interface: args.iface.clone(),
+        queues: args.queues,
+        cpus: args.cpus.clone(),
+        attach: args.xdp_mode.into(),
+        busy_poll: args.busy_poll,
+        xsk,
+    };
+    // Handled from before the start, so a signal during it still ends in a clean stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(err) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            eprintln!("vmknet: cannot handle signal {signal}: {err}");
+            return ExitCode::from(2);
+        }
+    }
+    let engine = match Engine::start(Arc::clone(&model), &config) {
+        Ok(engine) => engine,
+        Err(err) => {
+            eprintln!("vmknet: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let info = engine.info();
+    eprintln!(
+        "vmknet: {} attached in {} XDP mode; driver {}, rx-vlan-offload {}{}",
+        args.iface,
+        info.attach,
+        info.vlan_offload.driver,
+        if info.vlan_offload.rx_vlan_offload { "on" } else { "off" },
+        if info.vlan_offload.rx_vlan_offload && !info.vlan_offload.hides_tags() {
+            " (veth keeps in-band tags; peers must send them in-band: `ethtool -K <peer> txvlan off`)"
+        } else {
+            ""
+        }
+    );
+    if (info.queues.len() as u32) < info.rx_queues {
+        eprintln!(
+            "vmknet: warning: serving {} of {}'s {} rx queues; VMkernel frames arriving on the others go to Linux",
+            info.queues.len(),
+            args.iface,
+            info.rx_queues
+        );
+    }
+    for (queue, cpu, data_path) in &info.queues {
+        eprintln!(
+            "vmknet: queue {queue}: worker on CPU {cpu}, {} netstack sockets, {data_path} mode, {} idle",
+            model.netstacks.len(),
+            if args.busy_poll { "spinning when" } else { "poll() when" }
+        );
+    }
+
+    let names: Vec<String> = model.netstacks.iter().map(|n| n.key.to_string()).collect();
+    let start = Instant::now();
+    let deadline = args.duration.map(|d| start + Duration::from_secs_f64(d));
+    let interval = Duration::from_secs_f64(args.interval);
+    let mut last = (start, engine.live());
+    while !stop.load(Ordering::Relaxed) && !engine.worker_stopped() {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        if now.duration_since(last.0) >= interval {
+            let live = engine.live();
+            emit(format_args!(
+                "{}\n",
+                summary_line(
+                    now.duration_since(start),
+                    now.duration_since(last.0),
+                    &names,
+                    &last.1,
+                    &live
+                )
+            ));
+            last = (now, live);
+        }
+        std::thread::sleep(TICK);
+    }
+    match engine.finish() {
+        Ok(summary) => {
+            emit(final_text(&summary, &names));
+            if summary.report.conservation_holds {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(err) => {
+            eprintln!("vmknet: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `[  3.0s] total rx 1000/s delivered 990/s drops 10/s | vmotion rx ... | ...`: rates over `elapsed`.
+fn summary_line(
+    at: Duration,
+    elapsed: Duration,
+    names: &[String],
+    before: &[LiveCounts],
+    now: &[LiveCounts],
+) -> String {
+    let seconds = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+    let rate = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / seconds;
+    let part = |name: &str, a: &LiveCounts, b: &LiveCounts| {
+        format!(
+            "{name} rx {:.0}/s delivered {:.0}/s drops {:.0}/s",
+            rate(a.rx, b.rx),
+            rate(a.delivered, b.delivered),
+            rate(a.dropped, b.dropped)
+        )
+    };
+    let sum = |counts: &[LiveCounts]| {
+        let mut total = LiveCounts::default();
+        counts.iter().for_each(|c| total.add(c));
+        total
+    };
+    let mut line = format!("[{:7.1}s] {}", at.as_secs_f64(), part("total", &sum(before), &sum(now)));
+    for ((name, a), b) in names.iter().zip(before).zip(now) {
+        line.push_str(" | ");
+        line.push_str(&part(name, a, b));
+    }
+    line
+}
+
+/// The final report, followed by the kernel's side of the accounting: XDP verdicts and AF_XDP socket losses.
+fn final_text(summary: &RunSummary, names: &[String]) -> String {
+    let mut out = summary.report.to_text();
+    out.push_str("\nXDP program:");
+    for (verdict, count) in summary.xdp.iter().filter(|(_, n)| *n > 0) {
+        out.push_str(&format!(" {verdict:?} {count};"));
+    }
+    out.push_str(&format!(" total {}\n", summary.xdp.frames()));
+    for queue in &summary.queues {
+        out.push_str(&format!(
+            "queue {} (CPU {}, {} mode): rx {}",
+            queue.queue,
+            queue.cpu,
+            queue.data_path,
+            queue.rx()
+        ));
+        for (name, counts) in names.iter().zip(&queue.netstacks).filter(|(_, c)| c.rx > 0) {
+            out.push_str(&format!(", {name} {}", counts.rx));
+        }
+        let mut lost = SocketStats::default();
+        queue.sockets.iter().for_each(|stats| lost.add(stats));
+        out.push_str(&format!(
+            "; lost in the kernel: {} (rx ring full {}, fill ring empty {}, other, e.g. too long, {})\n",
+            lost.lost(),
+            lost.rx_ring_full,
+            lost.rx_fill_ring_empty,
+            lost.rx_dropped
+        ));
+    }
+    out
+}

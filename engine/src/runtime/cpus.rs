@@ -1,0 +1,121 @@
+//! CPU lists (`0,2-3`) and pinning the calling thread to one CPU.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// An ordered list of CPUs, as given with `--cpus` or allowed to this process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuList(Vec<usize>);
+
+/// A CPU list that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid CPU list `{0}`: use CPU numbers and ranges separated by commas, e.g. `0,2-3`")]
+pub struct CpuListError(String);
+
+impl FromStr for CpuList {
+    type Err = CpuListError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let error = || CpuListError(s.to_owned());
+        let mut cpus = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            let cpu = |s: &str| s.trim().parse::<usize>().map_err(|_| error());
+            let (first, last) = match part.split_once('-') {
+                Some((a, b)) => (cpu(a)?, cpu(b)?),
+                None => (cpu(part)?, cpu(part)?),
+            };
+            if first > last || last >= libc::CPU_SETSIZE as usize {
+                return Err(error());
+            }
+            cpus.extend(first..=last);
+        }
+        Ok(Self(cpus))
+    }
+}
+
+impl fmt::Display for CpuList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        for cpu in &self.0 {
+            write!(f, "{sep}{cpu}")?;
+            sep = ",";
+        }
+        Ok(())
+    }
+}
+
+impl CpuList {
+    /// The CPUs this process may run on, in order.
+    pub fn allowed() -> Self {
+        // Safety: an all-zero cpu_set_t is the empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // Safety: `set` is valid for writes of its size.
+        let ret = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &raw mut set) };
+        if ret != 0 {
+            return Self(vec![0]);
+        }
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            // Safety: `cpu` is below CPU_SETSIZE.
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .collect();
+        if cpus.is_empty() { Self(vec![0]) } else { Self(cpus) }
+    }
+
+    /// Whether `cpu` is in the list.
+    pub fn contains(&self, cpu: usize) -> bool {
+        self.0.contains(&cpu)
+    }
+
+    /// The CPU of the `index`th worker: the list in order, wrapping around.
+    pub fn for_worker(&self, index: usize) -> usize {
+        self.0.get(index % self.0.len().max(1)).copied().unwrap_or(0)
+    }
+}
+
+/// Pins the calling thread to `cpu`.
+///
+/// # Errors
+/// The errno of `sched_setaffinity` (a CPU this process may not use, say).
+pub(super) fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // Safety: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // Safety: `cpu` is below CPU_SETSIZE (checked above).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // Safety: `set` is a valid cpu_set_t of the size given; pid 0 is the calling thread.
+    if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lists_and_ranges() {
+        let list: CpuList = "0, 2-4,1".parse().unwrap();
+        assert_eq!(list.0, vec![0, 2, 3, 4, 1]);
+        assert_eq!(list.to_string(), "0,2,3,4,1");
+        assert_eq!(list.for_worker(0), 0);
+        assert_eq!(list.for_worker(6), 2);
+        assert!(list.contains(3) && !list.contains(5));
+        for bad in ["", "a", "3-1", "1-", "99999"] {
+            assert!(bad.parse::<CpuList>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allowed_cpus_are_pinnable() {
+        let allowed = CpuList::allowed();
+        assert!(!allowed.0.is_empty());
+        let cpu = allowed.for_worker(0);
+        std::thread::spawn(move || pin_current_thread(cpu))
+            .join()
+            .unwrap()
+            .expect("pin to an allowed CPU");
+    }
+}

@@ -1,0 +1,414 @@
+//! The AF_XDP fast path at run time: the classifier on the interface, the sockets of every (queue, netstack),
+//! one pinned worker per rx queue, and what the control thread reads while they run and after they stop.
+//!
+//! [`Engine::start`] checks the interface, loads the classifier and fills its maps from the host model,
+//! binds the sockets and registers them in the XSKMAP, attaches the program last (so the first frame it
+//! redirects finds a socket with a full fill ring) and starts the workers. [`Engine::live`] reads the
+//! workers' live counters without stopping them; [`Engine::finish`] stops and joins the workers, merges their
+//! counters into a [`Report`] and detaches the program. Dropping an [`Engine`] stops it the same way, so an
+//! error or a panic leaves no program on the interface.
+//!
+//! Capabilities are checked by the caller first ([`check_capabilities`]), before the host file is even read.
+
+mod cpus;
+mod preflight;
+mod worker;
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+pub use cpus::{CpuList, CpuListError};
+pub use preflight::{VlanOffload, check_capabilities, vlan_offload};
+pub use worker::{BATCH, LiveCounts};
+
+use crate::io::xsk::{DataPath, QueueSockets, SocketStats, XskConfig, XskError};
+use crate::model::HostModel;
+use crate::pipeline::{FragmentStats, HostTables, Pipeline, SteeringMaps};
+use crate::stats::{Counters, Report};
+use crate::xdp::{AttachMode, Classifier, SteeringEntries, XdpCounters, XdpError};
+use worker::{LiveCell, Worker, WorkerOutput};
+
+/// An error starting or running the fast path.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The process lacks capabilities.
+    #[error("missing {}; run as root or grant them (e.g. `setcap cap_bpf,cap_net_admin,cap_net_raw,cap_ipc_lock+ep`)",
+        missing.join(", "))]
+    Capabilities {
+        /// What is missing.
+        missing: Vec<String>,
+    },
+    /// No interface has this name.
+    #[error("interface `{0}` not found (see `ip link`)")]
+    InterfaceNotFound(String),
+    /// More queues were asked for than the interface has.
+    #[error("`{interface}` has {available} rx queue(s), {asked} asked for; see `ethtool -l {interface}`")]
+    Queues {
+        /// The interface.
+        interface: String,
+        /// Queues asked for.
+        asked: u32,
+        /// Queues it has.
+        available: u32,
+    },
+    /// The ethtool ioctl failed.
+    #[error("reading the features of `{interface}` (ethtool) failed: {source}")]
+    Ethtool {
+        /// The interface.
+        interface: String,
+        /// The errno.
+        source: io::Error,
+    },
+    /// The NIC strips VLAN tags before XDP sees them.
+    #[error(
+        "`{interface}` ({driver}) strips VLAN tags on receive, so the classifier cannot steer by VLAN; turn the \
+         offload off with `ethtool -K {interface} rxvlan off`"
+    )]
+    VlanOffload {
+        /// The interface.
+        interface: String,
+        /// Its driver.
+        driver: String,
+    },
+    /// The XDP classifier failed.
+    #[error(transparent)]
+    Xdp(Box<XdpError>),
+    /// An AF_XDP socket failed.
+    #[error(transparent)]
+    Xsk(#[from] XskError),
+    /// A CPU of `--cpus` this process may not run on.
+    #[error("CPU {cpu} is not available to this process (allowed: {allowed}); see `nproc` and `taskset -p $$`")]
+    Cpu {
+        /// The CPU asked for.
+        cpu: usize,
+        /// The CPUs allowed.
+        allowed: CpuList,
+    },
+    /// A worker thread could not be started.
+    #[error("starting the worker of queue {queue} failed: {source}")]
+    Spawn {
+        /// Its queue.
+        queue: u32,
+        /// The errno.
+        source: io::Error,
+    },
+    /// A worker stopped on an error.
+    #[error("the worker of queue {queue} failed: {source}")]
+    Worker {
+        /// Its queue.
+        queue: u32,
+        /// What failed.
+        source: io::Error,
+    },
+    /// A worker thread panicked.
+    #[error("the worker of queue {0} panicked")]
+    WorkerPanicked(u32),
+}
+
+impl From<XdpError> for RuntimeError {
+    fn from(err: XdpError) -> Self {
+        Self::Xdp(Box::new(err))
+    }
+}
+
+/// How to run the fast path.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The interface to attach to.
+    pub interface: String,
+    /// Rx queues to serve, from 0; all of the interface's when `None`.
+    pub queues: Option<u32>,
+    /// CPUs for the workers, in queue order; the CPUs this process may use when `None`.
+    pub cpus: Option<CpuList>,
+    /// Native, generic or either.
+    pub attach: AttachMode,
+    /// Spin instead of sleeping in `poll()` when the rings are empty.
+    pub busy_poll: bool,
+    /// UMEM size and copy mode.
+    pub xsk: XskConfig,
+}
+
+impl EngineConfig {
+    /// Defaults for `interface`: every queue, every allowed CPU, native-or-generic XDP, `poll()` when idle.
+    pub fn new(interface: impl Into<String>) -> Self {
+        Self {
+            interface: interface.into(),
+            queues: None,
+            cpus: None,
+            attach: AttachMode::NativeOrGeneric,
+            busy_poll: false,
+            xsk: XskConfig::default(),
+        }
+    }
+}
+
+/// A running worker, as the control thread sees it.
+#[derive(Debug)]
+struct WorkerHandle {
+    queue: u32,
+    cpu: usize,
+    data_path: DataPath,
+    live: Arc<[LiveCell]>,
+    thread: JoinHandle<WorkerOutput>,
+}
+
+/// What the engine found and chose when it started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartInfo {
+    /// The XDP mode in use.
+    pub attach: AttachMode,
+    /// The interface's driver and rx VLAN offload.
+    pub vlan_offload: VlanOffload,
+    /// Rx queues the interface has (frames on queues not served go to Linux).
+    pub rx_queues: u32,
+    /// Per queue served: (queue, CPU, data path).
+    pub queues: Vec<(u32, usize, DataPath)>,
+}
+
+/// One queue's part of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSummary {
+    /// The rx queue.
+    pub queue: u32,
+    /// The CPU its worker was pinned to.
+    pub cpu: usize,
+    /// Copy or zero-copy.
+    pub data_path: DataPath,
+    /// Live counts per netstack, in netstack order.
+    pub netstacks: Vec<LiveCounts>,
+    /// The kernel's statistics of each netstack's socket.
+    pub sockets: Vec<SocketStats>,
+}
+
+impl QueueSummary {
+    /// Frames received on all of the queue's rings.
+    pub fn rx(&self) -> u64 {
+        self.netstacks.iter().map(|n| n.rx).sum()
+    }
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct RunSummary {
+    /// The workers' counters, merged and named after the host model.
+    pub report: Report,
+    /// The merged counters themselves.
+    pub counters: Counters,
+    /// Per queue.
+    pub queues: Vec<QueueSummary>,
+    /// The XDP program's verdict counters at the end.
+    pub xdp: XdpCounters,
+}
+
+impl RunSummary {
+    /// Frames received by every socket.
+    pub fn socket_rx(&self) -> u64 {
+        self.queues.iter().map(QueueSummary::rx).sum()
+    }
+
+    /// Frames the kernel redirected to a socket but could not put in its ring, over every socket.
+    pub fn socket_lost(&self) -> u64 {
+        self.queues.iter().flat_map(|q| &q.sockets).map(SocketStats::lost).sum()
+    }
+}
+
+/// The running fast path. Dropping it stops the workers and detaches the program.
+#[derive(Debug)]
+pub struct Engine {
+    model: Arc<HostModel>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<WorkerHandle>,
+    info: StartInfo,
+    /// Declared last, so that it is dropped (and the program detached) after `Drop` has joined the workers.
+    classifier: Classifier,
+}
+
+impl Engine {
+    /// Starts the fast path of `model` on `config.interface`.
+    ///
+    /// # Errors
+    /// A [`RuntimeError`] saying what to change; nothing stays attached or bound on error.
+    pub fn start(model: Arc<HostModel>, config: &EngineConfig) -> Result<Self, RuntimeError> {
+        let interface = config.interface.as_str();
+        let available = preflight::rx_queues(interface)?;
+        let n_queues = config.queues.unwrap_or(available);
+        if n_queues == 0 || n_queues > available {
+            return Err(RuntimeError::Queues {
+                interface: interface.to_owned(),
+                asked: n_queues,
+                available,
+            });
+        }
+        let vlan_offload = preflight::check_vlan_offload(interface)?;
+        let cpus = config.cpus.clone().unwrap_or_else(CpuList::allowed);
+        let allowed = CpuList::allowed();
+        if let Some(cpu) = (0..n_queues as usize)
+            .map(|i| cpus.for_worker(i))
+            .find(|&c| !allowed.contains(c))
+        {
+            return Err(RuntimeError::Cpu { cpu, allowed });
+        }
+        let n_netstacks = u32::try_from(model.netstacks.len()).unwrap_or(u32::MAX);
+        let mut classifier = Classifier::load(n_netstacks, n_queues)?;
+        let steering = SteeringMaps::compile(&model);
+        classifier.fill_steering(&SteeringEntries {
+            by_mac: steering.mac_entries().collect(),
+            by_arp_target: steering.arp_entries().collect(),
+            by_ipv6_group: steering.ipv6_group_entries().collect(),
+        })?;
+        let mut queues = Vec::with_capacity(n_queues as usize);
+        for queue in 0..n_queues {
+            let sockets = QueueSockets::open(interface, queue, n_netstacks, &config.xsk)?;
+            for netstack in 0..sockets.n_rings() {
+                if let Some(fd) = sockets.socket_fd(netstack) {
+                    classifier.register_socket(queue, netstack as u32, fd)?;
+                }
+            }
+            queues.push(sockets);
+        }
+        let attach = classifier.attach(interface, config.attach)?;
+        let tables = Arc::new(HostTables::compile(Arc::clone(&model)));
+        let mut engine = Self {
+            model,
+            stop: Arc::new(AtomicBool::new(false)),
+            workers: Vec::with_capacity(queues.len()),
+            info: StartInfo {
+                attach,
+                vlan_offload,
+                rx_queues: available,
+                queues: Vec::new(),
+            },
+            classifier,
+        };
+        let epoch = Instant::now();
+        for (index, sockets) in queues.into_iter().enumerate() {
+            let queue = sockets.queue();
+            let cpu = cpus.for_worker(index);
+            let data_path = sockets.data_path();
+            let live: Arc<[LiveCell]> = (0..sockets.n_rings()).map(|_| LiveCell::default()).collect();
+            let worker = Worker {
+                sockets,
+                pipeline: Pipeline::with_tables(Arc::clone(&tables)),
+                live: Arc::clone(&live),
+                stop: Arc::clone(&engine.stop),
+                busy_poll: config.busy_poll,
+                cpu,
+                epoch,
+            };
+            // On error `engine` is dropped: the workers started so far are stopped and the program detached.
+            let thread = std::thread::Builder::new()
+                .name(format!("vmknet-q{queue}"))
+                .spawn(move || worker.run())
+                .map_err(|source| RuntimeError::Spawn { queue, source })?;
+            engine.info.queues.push((queue, cpu, data_path));
+            engine.workers.push(WorkerHandle {
+                queue,
+                cpu,
+                data_path,
+                live,
+                thread,
+            });
+        }
+        Ok(engine)
+    }
+
+    /// What the engine found and chose.
+    pub fn info(&self) -> &StartInfo {
+        &self.info
+    }
+
+    /// Whether a worker has stopped (on an error, or because the stop flag was raised).
+    pub fn worker_stopped(&self) -> bool {
+        self.workers.iter().any(|w| w.thread.is_finished())
+    }
+
+    /// Live counts per netstack, summed over the workers, in netstack order.
+    pub fn live(&self) -> Vec<LiveCounts> {
+        let mut totals = vec![LiveCounts::default(); self.model.netstacks.len()];
+        for worker in &self.workers {
+            for (total, cell) in totals.iter_mut().zip(worker.live.iter()) {
+                total.add(&cell.read());
+            }
+        }
+        totals
+    }
+
+    /// The XDP program's verdict counters now.
+    ///
+    /// # Errors
+    /// [`XdpError::Map`] when the kernel refuses the read.
+    pub fn xdp_counters(&self) -> Result<XdpCounters, XdpError> {
+        self.classifier.counters()
+    }
+
+    /// Stops and joins the workers, merges their counters, reads the sockets' and the program's statistics,
+    /// then closes the sockets and detaches the program.
+    ///
+    /// # Errors
+    /// The first worker error; the program is detached all the same.
+    pub fn finish(mut self) -> Result<RunSummary, RuntimeError> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut outputs = Vec::with_capacity(self.workers.len());
+        let mut first_error = None;
+        for handle in std::mem::take(&mut self.workers) {
+            let WorkerHandle {
+                queue,
+                cpu,
+                data_path,
+                live,
+                thread,
+            } = handle;
+            match thread.join() {
+                Ok(mut output) => {
+                    if let Some(source) = output.error.take() {
+                        first_error.get_or_insert(RuntimeError::Worker { queue, source });
+                    }
+                    outputs.push((queue, cpu, data_path, live, output));
+                }
+                Err(_) => {
+                    first_error.get_or_insert(RuntimeError::WorkerPanicked(queue));
+                }
+            }
+        }
+        // Read after the workers are gone: every frame the program redirected is in a ring or counted lost.
+        let xdp = self.classifier.counters();
+        if let Some(err) = first_error {
+            return Err(err);
+        }
+        let xdp = xdp?;
+        let mut counters = Counters::new(self.model.vmks.len());
+        let mut fragments = FragmentStats::default();
+        let mut queues = Vec::with_capacity(outputs.len());
+        for (queue, cpu, data_path, live, output) in &outputs {
+            counters.merge(output.pipeline.counters());
+            let stats = output.pipeline.fragment_stats();
+            fragments.evicted += stats.evicted;
+            fragments.expired += stats.expired;
+            queues.push(QueueSummary {
+                queue: *queue,
+                cpu: *cpu,
+                data_path: *data_path,
+                netstacks: live.iter().map(LiveCell::read).collect(),
+                sockets: output.sockets.statistics().unwrap_or_default(),
+            });
+        }
+        Ok(RunSummary {
+            report: Report::new(&self.model, &counters, fragments),
+            counters,
+            queues,
+            xdp,
+        })
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for handle in self.workers.drain(..) {
+            let _ = handle.thread.join();
+        }
+    }
+}
