@@ -79,5 +79,8 @@ fn summarise(frames: &[LabelledFrame]) -> String {
         let detail = l.reason.as_deref().or(l.service.as_deref()).unwrap_or("-");
         *outcomes.entry(format!("{} {detail}", l.verdict)).or_default() += 1;
     }
-    outcomes.into_iter().map(|(outcome, n)| format!("  {n:6}  {outcome}\n")).collect()
+    outcomes
+        .into_iter()
+        .map(|(outcome, n)| format!("  {n:6}  {outcome}\n"))
+        .collect()
 }
