@@ -177,6 +177,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
     match engine.finish() {
         Ok(summary) => {
             emit(final_text(&summary, &names));
+            emit(memory_line(args.frames, summary.queues.len()));
             if summary.report.conservation_holds {
                 ExitCode::SUCCESS
             } else {
@@ -219,6 +220,29 @@ fn summary_line(
         line.push_str(&part(name, a, b));
     }
     line
+}
+
+/// The memory the run took: the UMEMs it sized (the bulk, fixed at start) and the process's resident set.
+fn memory_line(frames: u32, queues: usize) -> String {
+    let umem_mib = u64::from(frames) * 4096 * queues as u64 / (1 << 20);
+    let (rss, peak) = resident_kib().unwrap_or_default();
+    format!(
+        "memory: UMEM {umem_mib} MiB ({frames} frames of 4 KiB x {queues} queue(s)); resident {} MiB, peak {} MiB\n",
+        rss / 1024,
+        peak / 1024
+    )
+}
+
+/// Current and peak resident set of this process in KiB, from `/proc/self/status` (VmRSS, VmHWM).
+fn resident_kib() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// The final report, followed by the kernel's side of the accounting: XDP verdicts and AF_XDP socket losses.
