@@ -7,6 +7,7 @@
 //! - [`model`] parses and validates the host description (netstacks, vmk adapters, routes, service tags)
 //!   against VMkernel's rules and renders esxcli-style views of it. Everything else is compiled from it.
 //! - [`wire`] holds zero-copy frame views that never panic, whatever the input.
+//! - [`netstack`] holds each netstack's egress tables: longest-prefix-match routes and the ARP/ND cache.
 //! - [`pipeline`] is the pure per-frame path: steering, MTU, header validation, local-address check, service
 //!   demultiplexing and isolation policy, ending in exactly one counted [`pipeline::Verdict`].
 //! - [`io`] holds frame backends: pcap/pcapng replay and capture, and the AF_XDP sockets of a NIC queue.
@@ -19,6 +20,7 @@
 pub mod cli;
 pub mod io;
 pub mod model;
+pub mod netstack;
 pub mod pipeline;
 pub mod runtime;
 pub mod stats;
