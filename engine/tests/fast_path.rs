@@ -24,7 +24,6 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{self, BufRead as _, BufReader, Read as _};
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -37,6 +36,8 @@ use vmknet::runtime::{CpuList, Engine, EngineConfig, check_capabilities, vlan_of
 use vmknet::stats::Report;
 use vmknet::xdp::AttachMode;
 use vmknet_common::XdpVerdict;
+use vmknet_testbed::Topology;
+use vmknet_testbed::sender::send_from_peer;
 
 /// The UMEMs of a two-queue engine with default sizes.
 const UMEM_BYTES: u64 = 2 * 4096 * 4096;
@@ -131,133 +132,11 @@ fn privileged(test: &str) -> bool {
     }
 }
 
-fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{program} {args:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{program} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(ret)
-    }
-}
-
-/// A namespace holding the peer end of a two-queue veth pair whose host end stays here; everything goes on drop.
-struct Topology {
-    netns: String,
-    host: String,
-    peer: String,
-}
-
-impl Topology {
-    /// `tag` tells the tests of this file apart; the process id tells concurrent runs apart.
-    fn create(tag: char) -> Result<Self, String> {
-        let id = std::process::id();
-        let topology = Self {
-            netns: format!("vmknet-fp{tag}-{id}"),
-            host: format!("vfp{tag}{id}a"),
-            peer: format!("vfp{tag}{id}b"),
-        };
-        let ns = topology.netns.as_str();
-        run("ip", &["netns", "add", ns])?;
-        // No IPv6 on the sender: its DAD and router solicitations would add frames to the counts.
-        let no_ipv6 = [
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ];
-        run("ip", &["netns", "exec", ns, "sysctl", "-qw", no_ipv6[0], no_ipv6[1]])?;
-        let queues = ["numtxqueues", "2", "numrxqueues", "2", "mtu", "9000"];
-        let mut add = vec!["link", "add", &topology.host];
-        add.extend(queues);
-        add.extend(["type", "veth", "peer", "name", &topology.peer]);
-        add.extend(queues);
-        add.extend(["netns", ns]);
-        run("ip", &add)?;
-        run("ip", &["link", "set", &topology.host, "up"])?;
-        run("ip", &["-n", ns, "link", "set", &topology.peer, "up"])?;
-        // Tags in-band on the wire, and tx queue i for CPU i (XPS), so each sender feeds one rx queue.
-        run(
-            "ip",
-            &["netns", "exec", ns, "ethtool", "-K", &topology.peer, "txvlan", "off"],
-        )?;
-        let xps = format!(
-            "echo 1 > /sys/class/net/{0}/queues/tx-0/xps_cpus && echo 2 > /sys/class/net/{0}/queues/tx-1/xps_cpus",
-            topology.peer
-        );
-        run("ip", &["netns", "exec", ns, "sh", "-c", &xps])?;
-        Ok(topology)
-    }
-
-    /// Sends `frames` from the peer end, from a thread pinned to `cpu` inside the namespace.
-    fn send_from_peer(&self, cpu: usize, frames: Vec<Vec<u8>>) -> std::thread::JoinHandle<io::Result<()>> {
-        let netns = std::fs::File::open(format!("/run/netns/{}", self.netns));
-        let peer = std::ffi::CString::new(self.peer.clone()).expect("no NUL");
-        std::thread::spawn(move || -> io::Result<()> {
-            let netns = netns?;
-            // Safety: an all-zero cpu_set_t is empty; `cpu` is a CPU the caller checked this process may use.
-            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-            // Safety: `cpu` is below CPU_SETSIZE.
-            unsafe { libc::CPU_SET(cpu, &mut set) };
-            // Safety: `set` is a valid cpu_set_t; pid 0 is this thread.
-            cvt(unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) })?;
-            // Safety: `netns` is an open namespace file; setns() moves only this thread, which ends after sending.
-            cvt(unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) })?;
-            // Safety: `peer` is NUL-terminated.
-            let ifindex = unsafe { libc::if_nametoindex(peer.as_ptr()) };
-            // Safety: plain socket(2); the descriptor is owned at once.
-            let fd = unsafe {
-                OwnedFd::from_raw_fd(cvt(libc::socket(
-                    libc::AF_PACKET,
-                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                    0,
-                ))?)
-            };
-            // Safety: all-zero is a valid sockaddr_ll; the fields that matter are set next.
-            let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            addr.sll_family = libc::AF_PACKET as u16;
-            addr.sll_ifindex = ifindex as i32;
-            addr.sll_halen = 6;
-            for frame in &frames {
-                // Safety: `frame` and `addr` are valid for the lengths passed.
-                let sent = unsafe {
-                    libc::sendto(
-                        fd.as_raw_fd(),
-                        frame.as_ptr().cast(),
-                        frame.len(),
-                        0,
-                        (&raw const addr).cast(),
-                        size_of_val(&addr) as libc::socklen_t,
-                    )
-                };
-                if sent < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        })
-    }
-
-    fn has_xdp_program(&self) -> bool {
-        run("ip", &["link", "show", "dev", &self.host]).is_ok_and(|out| out.contains("prog/xdp"))
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        // Deleting the namespace deletes the peer and with it the pair; the link delete covers a half-made pair.
-        let _ = run("ip", &["link", "del", &self.host]);
-        let _ = run("ip", &["netns", "del", &self.netns]);
     }
 }
 
@@ -347,7 +226,7 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
         println!("skipping {test}: needs two CPUs");
         return;
     }
-    let topology = Topology::create(tag).expect("create the veth pair");
+    let topology = Topology::create(&format!("fp{tag}"), 2).expect("create the veth pair");
     let offload = vlan_offload(&topology.host).expect("ethtool");
     println!(
         "{}: driver {}, rx-vlan-offload {}",
@@ -379,7 +258,7 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
     let threads: Vec<_> = senders
         .iter()
         .zip(&cpus)
-        .map(|(frames, &cpu)| topology.send_from_peer(cpu, frames.all()))
+        .map(|(frames, &cpu)| send_from_peer(&topology, cpu, frames.all()))
         .collect();
     for thread in threads {
         thread.join().expect("sender thread").expect("send from the peer");
@@ -483,7 +362,7 @@ fn run_command_reports_and_detaches_on_sigint() {
     if !privileged("run_command_reports_and_detaches_on_sigint") {
         return;
     }
-    let topology = Topology::create('c').expect("create the veth pair");
+    let topology = Topology::create("fpc", 2).expect("create the veth pair");
     let mut child = Command::new(env!("CARGO_BIN_EXE_vmknet"))
         .args([
             "run",
@@ -560,7 +439,7 @@ fn run_command_refuses_a_missing_interface_and_zero_copy_on_veth() {
     assert_eq!(code, Some(2));
     assert!(err.contains("`vmknet-nonesuch` not found"), "{err}");
 
-    let topology = Topology::create('z').expect("create the veth pair");
+    let topology = Topology::create("fpz", 2).expect("create the veth pair");
     let (code, err) = vmknet(&["--iface", &topology.host, "--zero-copy", "--duration", "1"]);
     assert_eq!(code, Some(2));
     assert!(

@@ -13,6 +13,9 @@
 //! - [`label`]: labels and the vocabulary of verdicts, services and drop reasons.
 //! - [`capture`]: pcap plus JSON-lines sidecar, written and read back.
 //! - [`host`]: the testbed host, the embedded default plus an adapter that reaches `service_moved_to_own_stack`.
+//! - [`topology`]: network-namespace topologies (a multi-queue veth pair, the peer end in a namespace), removed
+//!   on drop; needs root.
+//! - [`sender`]: an AF_PACKET sender pinned to a CPU inside a topology's namespace.
 //!
 //! # Examples
 //! ```
@@ -33,12 +36,15 @@ pub mod host;
 pub mod label;
 pub mod mix;
 mod rng;
+pub mod sender;
+pub mod topology;
 
 pub use bad::bad_cases;
 pub use capture::{read_capture, read_labels, read_pcap, write_capture};
 pub use host::{testbed_host, testbed_host_toml};
 pub use label::{Label, LabelledFrame, Reason, Service, Verdict};
 pub use mix::vsphere_mix;
+pub use topology::{Topology, TopologyError};
 
 /// The seed the `vmknet-traffic` binary uses unless told otherwise.
 pub const DEFAULT_SEED: u64 = 0x766d_6b6e_6574;
