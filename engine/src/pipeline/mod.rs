@@ -39,7 +39,7 @@ use crate::wire::{
 };
 
 /// How many frames ahead [`Pipeline::process_batch`] prefetches headers.
-pub const PREFETCH_DISTANCE: usize = 4;
+pub const PREFETCH_DISTANCE: usize = 8;
 
 /// ICMPv6 types of neighbour discovery (RFC 4861): router solicitation to redirect.
 const ND_TYPES: std::ops::RangeInclusive<u8> = 133..=137;
