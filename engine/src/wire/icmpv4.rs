@@ -3,96 +3,20 @@
 //! VMkernel answers pings (`vmkping` from the other side); the rest of ICMP is counted and passed up, so
 //! this view reads the common header and leaves message bodies as bytes.
 
-use super::{WireError, checksum, read_u8, read_u16, slice, write};
+use super::icmp::{IcmpPacket, V4, field};
+use super::{checksum, write};
 
-mod field {
-    pub(super) const TYPE: usize = 0;
-    pub(super) const CODE: usize = 1;
-    pub(super) const CHECKSUM: usize = 2;
-    pub(super) const ECHO_IDENT: usize = 4;
-    pub(super) const ECHO_SEQ_NO: usize = 6;
-    pub(super) const PAYLOAD: usize = 8;
-}
+pub use super::icmp::HEADER_LEN;
 
-/// Length of the header shared by all messages.
-pub const HEADER_LEN: usize = field::PAYLOAD;
 /// Type of an echo reply.
 pub const ECHO_REPLY: u8 = 0;
 /// Type of an echo request.
 pub const ECHO_REQUEST: u8 = 8;
 
 /// A view of an ICMPv4 message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Icmpv4Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+pub type Icmpv4Packet<T> = IcmpPacket<T, V4>;
 
-impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
-    /// Wraps `buffer` without validation: accessors never panic but read zeros past its end.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
-    /// Wraps `buffer` (the IP payload) after checking it holds the 8-byte header.
-    ///
-    /// # Errors
-    /// [`WireError::Truncated`] when shorter than 8 bytes.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
-    /// Checks the buffer holds the 8-byte header.
-    ///
-    /// # Errors
-    /// As [`new_checked`](Self::new_checked).
-    #[inline]
-    pub fn check_len(&self) -> Result<(), WireError> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        Ok(())
-    }
-
-    /// The underlying buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Message type ([`ECHO_REQUEST`], [`ECHO_REPLY`], ...).
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        read_u8(self.buffer.as_ref(), field::TYPE)
-    }
-
-    /// Message code.
-    #[inline]
-    pub fn msg_code(&self) -> u8 {
-        read_u8(self.buffer.as_ref(), field::CODE)
-    }
-
-    /// Checksum as carried.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Echo identifier (meaningful for echo messages only).
-    #[inline]
-    pub fn echo_ident(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::ECHO_IDENT)
-    }
-
-    /// Echo sequence number (meaningful for echo messages only).
-    #[inline]
-    pub fn echo_seq_no(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::ECHO_SEQ_NO)
-    }
-
+impl<T: AsRef<[u8]>> IcmpPacket<T, V4> {
     /// Whether the checksum over the whole message is valid.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
@@ -100,16 +24,7 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
     }
 }
 
-impl<'a, T: AsRef<[u8]> + ?Sized> Icmpv4Packet<&'a T> {
-    /// The message body after the 8-byte header.
-    #[inline]
-    pub fn payload(&self) -> &'a [u8] {
-        let buf = self.buffer.as_ref();
-        slice(buf, field::PAYLOAD, buf.len())
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
+impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T, V4> {
     /// Computes and stores the checksum over the whole message.
     #[inline]
     pub fn fill_checksum(&mut self) {
@@ -122,6 +37,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::WireError;
 
     /// Echo request, id 0x1234, seq 1, payload "abcd".
     static PACKET_BYTES: [u8; 12] = [0x08, 0x00, 0x21, 0x04, 0x12, 0x34, 0x00, 0x01, 0x61, 0x62, 0x63, 0x64];

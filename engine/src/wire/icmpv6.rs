@@ -8,23 +8,18 @@
 
 use std::net::Ipv6Addr;
 
-use super::{WireError, checksum, ip_proto, read, read_u8, read_u16, slice, write};
+use super::icmp::{IcmpPacket, V6};
+use super::{WireError, checksum, ip_proto, read, read_u8, slice, write};
+
+pub use super::icmp::HEADER_LEN;
 
 mod field {
-    pub(super) const TYPE: usize = 0;
-    pub(super) const CODE: usize = 1;
-    pub(super) const CHECKSUM: usize = 2;
-    pub(super) const ECHO_IDENT: usize = 4;
-    pub(super) const ECHO_SEQ_NO: usize = 6;
-    pub(super) const PAYLOAD: usize = 8;
+    pub(super) use super::super::icmp::field::{CHECKSUM, CODE, TYPE};
 
     pub(super) const NEIGHBOR_FLAGS: usize = 4;
     pub(super) const TARGET_ADDR: usize = 8;
     pub(super) const OPTIONS: usize = 24;
 }
-
-/// Length of the header shared by all messages.
-pub const HEADER_LEN: usize = field::PAYLOAD;
 /// Length of a neighbour solicitation or advertisement without options.
 pub const NEIGHBOR_LEN: usize = field::OPTIONS;
 /// Type of an echo request.
@@ -48,77 +43,9 @@ const FLAG_SOLICITED: u8 = 0x40;
 const FLAG_OVERRIDE: u8 = 0x20;
 
 /// A view of an ICMPv6 message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Icmpv6Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+pub type Icmpv6Packet<T> = IcmpPacket<T, V6>;
 
-impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
-    /// Wraps `buffer` without validation: accessors never panic but read zeros past its end.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
-    /// Wraps `buffer` (the upper-layer payload of the IPv6 packet) after checking it holds the 8-byte header.
-    ///
-    /// # Errors
-    /// [`WireError::Truncated`] when shorter than 8 bytes.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
-    /// Checks the buffer holds the 8-byte header.
-    ///
-    /// # Errors
-    /// As [`new_checked`](Self::new_checked).
-    #[inline]
-    pub fn check_len(&self) -> Result<(), WireError> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        Ok(())
-    }
-
-    /// The underlying buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Message type ([`ECHO_REQUEST`], [`NEIGHBOR_SOLICITATION`], ...).
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        read_u8(self.buffer.as_ref(), field::TYPE)
-    }
-
-    /// Message code.
-    #[inline]
-    pub fn msg_code(&self) -> u8 {
-        read_u8(self.buffer.as_ref(), field::CODE)
-    }
-
-    /// Checksum as carried.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Echo identifier (meaningful for echo messages only).
-    #[inline]
-    pub fn echo_ident(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::ECHO_IDENT)
-    }
-
-    /// Echo sequence number (meaningful for echo messages only).
-    #[inline]
-    pub fn echo_seq_no(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::ECHO_SEQ_NO)
-    }
-
+impl<T: AsRef<[u8]>> IcmpPacket<T, V6> {
     /// Whether the checksum over the message and the IPv6 pseudo-header of `src` → `dst` is valid.
     #[inline]
     pub fn verify_checksum(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
@@ -128,16 +55,7 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     }
 }
 
-impl<'a, T: AsRef<[u8]> + ?Sized> Icmpv6Packet<&'a T> {
-    /// The message body after the 8-byte header.
-    #[inline]
-    pub fn payload(&self) -> &'a [u8] {
-        let buf = self.buffer.as_ref();
-        slice(buf, field::PAYLOAD, buf.len())
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
+impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T, V6> {
     /// Computes and stores the checksum for a message sent from `src` to `dst`.
     #[inline]
     pub fn fill_checksum(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) {

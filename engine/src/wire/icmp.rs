@@ -1,0 +1,114 @@
+//! The 8-byte header every ICMP message shares, for IPv4 (RFC 792) and IPv6 (RFC 4443) alike: type, code,
+//! checksum and the echo fields. The two families differ only in their constants and in the checksum (ICMPv6
+//! covers an IPv6 pseudo-header), so one view serves both, typed by family: [`super::Icmpv4Packet`] and
+//! [`super::Icmpv6Packet`] add their checksum methods in their own modules.
+
+use std::marker::PhantomData;
+
+use super::{WireError, read_u8, read_u16, slice};
+
+pub(super) mod field {
+    pub(in super::super) const TYPE: usize = 0;
+    pub(in super::super) const CODE: usize = 1;
+    pub(in super::super) const CHECKSUM: usize = 2;
+    pub(in super::super) const ECHO_IDENT: usize = 4;
+    pub(in super::super) const ECHO_SEQ_NO: usize = 6;
+    pub(in super::super) const PAYLOAD: usize = 8;
+}
+
+/// Length of the header shared by all messages.
+pub const HEADER_LEN: usize = field::PAYLOAD;
+
+/// ICMP for IPv4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct V4;
+
+/// ICMP for IPv6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct V6;
+
+/// A view of an ICMP message of family `F` ([`V4`] or [`V6`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpPacket<T: AsRef<[u8]>, F> {
+    pub(super) buffer: T,
+    family: PhantomData<F>,
+}
+
+impl<T: AsRef<[u8]>, F> IcmpPacket<T, F> {
+    /// Wraps `buffer` without validation: accessors never panic but read zeros past its end.
+    #[inline]
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Self {
+            buffer,
+            family: PhantomData,
+        }
+    }
+
+    /// Wraps `buffer` (the IP payload) after checking it holds the 8-byte header.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`] when shorter than 8 bytes.
+    #[inline]
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        let packet = Self::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// Checks the buffer holds the 8-byte header.
+    ///
+    /// # Errors
+    /// As [`new_checked`](Self::new_checked).
+    #[inline]
+    pub fn check_len(&self) -> Result<(), WireError> {
+        if self.buffer.as_ref().len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        Ok(())
+    }
+
+    /// The underlying buffer.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// Message type.
+    #[inline]
+    pub fn msg_type(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::TYPE)
+    }
+
+    /// Message code.
+    #[inline]
+    pub fn msg_code(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::CODE)
+    }
+
+    /// Checksum as carried.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+
+    /// Echo identifier (meaningful for echo messages only).
+    #[inline]
+    pub fn echo_ident(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::ECHO_IDENT)
+    }
+
+    /// Echo sequence number (meaningful for echo messages only).
+    #[inline]
+    pub fn echo_seq_no(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::ECHO_SEQ_NO)
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized, F> IcmpPacket<&'a T, F> {
+    /// The message body after the 8-byte header.
+    #[inline]
+    pub fn payload(&self) -> &'a [u8] {
+        let buf = self.buffer.as_ref();
+        slice(buf, field::PAYLOAD, buf.len())
+    }
+}
