@@ -13,13 +13,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vmknet::xdp::{AttachMode, Classifier, SteeringEntries, XdpCounters, XdpError};
 use vmknet_common::classify::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN};
 use vmknet_common::keys::solicited_node;
 use vmknet_common::{DropReason, Ipv4Key, Ipv6Key, MacKey, Steer, SteerTarget, SteeringTables, XdpVerdict, classify};
+use vmknet_testbed::sender::send_from_peer;
+use vmknet_testbed::topology::Topology;
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -586,117 +587,12 @@ fn loader_rejects_out_of_range_targets_and_unknown_interfaces() {
 
 // ----- veth smoke test -----
 
-/// A network namespace holding one end of a veth pair whose other end stays here; both go on drop.
-struct VethPair {
-    netns: String,
-    host: String,
-    peer: String,
-}
-
-fn ip(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip {args:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("ip {args:?}: {}", String::from_utf8_lossy(&out.stderr).trim()));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-impl VethPair {
-    fn create() -> Result<Self, String> {
-        let id = std::process::id();
-        let pair = Self {
-            netns: format!("vmknet-veth-{id}"),
-            host: format!("vxt{id}a"),
-            peer: format!("vxt{id}b"),
-        };
-        ip(&["netns", "add", &pair.netns])?;
-        // No IPv6 on the sender: its DAD and router solicitations would add frames to the counts.
-        let no_ipv6 = [
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ];
-        ip(&["netns", "exec", &pair.netns, "sysctl", "-qw", no_ipv6[0], no_ipv6[1]])?;
-        ip(&[
-            "link",
-            "add",
-            &pair.host,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &pair.peer,
-            "netns",
-            &pair.netns,
-        ])?;
-        ip(&["link", "set", &pair.host, "up"])?;
-        ip(&["-n", &pair.netns, "link", "set", &pair.peer, "up"])?;
-        Ok(pair)
-    }
-
-    /// Sends `frames` out of the peer end with an AF_PACKET socket opened inside the namespace.
-    fn send_from_peer(&self, frames: &[Vec<u8>]) -> io::Result<()> {
-        let netns = std::fs::File::open(format!("/run/netns/{}", self.netns))?;
-        let peer = std::ffi::CString::new(self.peer.clone()).expect("no NUL");
-        let frames = frames.to_vec();
-        // setns() moves only the calling thread: do it in a thread of its own.
-        std::thread::spawn(move || -> io::Result<()> {
-            // Safety: `netns` is an open namespace file; this thread is ours and ends after sending.
-            cvt(unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) })?;
-            // Safety: `peer` is NUL-terminated.
-            let ifindex = unsafe { libc::if_nametoindex(peer.as_ptr()) };
-            // Safety: plain socket(2); the descriptor is owned at once.
-            let fd = unsafe {
-                OwnedFd::from_raw_fd(cvt(libc::socket(
-                    libc::AF_PACKET,
-                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                    0,
-                ))?)
-            };
-            // Safety: all-zero is a valid sockaddr_ll; the fields that matter are set next.
-            let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            addr.sll_family = libc::AF_PACKET as u16;
-            addr.sll_ifindex = ifindex as i32;
-            addr.sll_halen = 6;
-            for frame in &frames {
-                // Safety: `frame` and `addr` are valid for the lengths passed.
-                let sent = unsafe {
-                    libc::sendto(
-                        fd.as_raw_fd(),
-                        frame.as_ptr().cast(),
-                        frame.len(),
-                        0,
-                        (&raw const addr).cast(),
-                        size_of_val(&addr) as libc::socklen_t,
-                    )
-                };
-                if sent < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        })
-        .join()
-        .expect("sender thread")
-    }
-}
-
-impl Drop for VethPair {
-    fn drop(&mut self) {
-        // Deleting the namespace deletes the peer and with it the pair; the link delete covers a half-made pair.
-        let _ = ip(&["link", "del", &self.host]);
-        let _ = ip(&["netns", "del", &self.netns]);
-    }
-}
-
 #[test]
 fn veth_native_attach_counts_and_detaches_on_drop() {
     if !privileged("veth_native_attach_counts_and_detaches_on_drop") {
         return;
     }
-    let pair = VethPair::create().expect("create the veth pair");
+    let pair = Topology::create("xt", 1).expect("create the veth pair");
     let entries = entries();
     let tables = Tables::new(&entries);
     let mut classifier = Classifier::load(N_NETSTACKS, 1).expect("load the classifier");
@@ -705,8 +601,7 @@ fn veth_native_attach_counts_and_detaches_on_drop() {
         .attach(&pair.host, AttachMode::Native)
         .expect("native attach on veth");
     assert_eq!(mode, AttachMode::Native);
-    let attached = ip(&["link", "show", "dev", &pair.host]).expect("ip link");
-    assert!(attached.contains("prog/xdp"), "program attached: {attached}");
+    assert!(pair.has_xdp_program(), "program attached to {}", pair.host);
 
     // Whole frames only: the sender pads nothing, and a real wire carries no runts.
     let frames: Vec<Vec<u8>> = table().into_iter().map(|(_, f)| f).filter(|f| f.len() >= 60).collect();
@@ -716,7 +611,11 @@ fn veth_native_attach_counts_and_detaches_on_drop() {
             .entry(format!("{:?}", expected(classify(frame.as_slice(), &tables), None).1))
             .or_default() += 1;
     }
-    pair.send_from_peer(&frames).expect("send from the peer");
+    let sent = send_from_peer(&pair, 0, frames.clone())
+        .join()
+        .expect("sender thread")
+        .expect("send from the peer");
+    assert_eq!(sent, frames.len() as u64);
 
     let deadline = Instant::now() + Duration::from_secs(5);
     let counters = loop {
@@ -739,6 +638,5 @@ fn veth_native_attach_counts_and_detaches_on_drop() {
     println!("veth {}: sent {} frames, counters {nonzero:?}", pair.host, frames.len());
 
     drop(classifier);
-    let detached = ip(&["link", "show", "dev", &pair.host]).expect("ip link");
-    assert!(!detached.contains("prog/xdp"), "detached on drop: {detached}");
+    assert!(!pair.has_xdp_program(), "detached on drop from {}", pair.host);
 }

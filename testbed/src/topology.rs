@@ -112,17 +112,20 @@ impl Topology {
             "ip",
             &["netns", "exec", ns, "ethtool", "-K", &topology.peer, "txvlan", "off"],
         )?;
-        let xps = (0..queues)
-            .map(|q| {
-                format!(
-                    "echo {:x} > /sys/class/net/{}/queues/tx-{q}/xps_cpus",
-                    1u64 << q,
-                    topology.peer
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" && ");
-        run_command("ip", &["netns", "exec", ns, "sh", "-c", &xps])?;
+        // Map CPU i to tx queue i so a sender pinned to CPU i uses queue i (a single-queue device refuses XPS).
+        if queues > 1 {
+            let xps = (0..queues)
+                .map(|q| {
+                    format!(
+                        "echo {:x} > /sys/class/net/{}/queues/tx-{q}/xps_cpus",
+                        1u64 << q,
+                        topology.peer
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" && ");
+            run_command("ip", &["netns", "exec", ns, "sh", "-c", &xps])?;
+        }
         Ok(topology)
     }
 
