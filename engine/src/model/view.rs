@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use super::host::{HostModel, Ipv4Mode, RouteSource, ServiceState};
+use super::host::{HostModel, Ipv4Mode, Netstack, RouteSource, ServiceState, Vmk};
 use super::types::IpNetwork;
 
 /// How esxcli lays a view out.
@@ -57,23 +57,34 @@ const NETSTACK_STATE_RUNNING: &str = "4660";
 impl HostModel {
     /// Renders view `kind`, restricted to one netstack when `netstack` is given.
     pub fn view(&self, kind: ViewKind, netstack: Option<&str>) -> View {
-        let in_scope = |key: &str| netstack.is_none_or(|n| n == key);
         match kind {
-            ViewKind::Netstacks => self.netstacks_view(&in_scope),
-            ViewKind::Interfaces => self.interfaces_view(&in_scope),
-            ViewKind::Ipv4 => self.ipv4_view(&in_scope),
-            ViewKind::Ipv6 => self.ipv6_view(&in_scope),
-            ViewKind::Routes => self.routes_view(&in_scope),
-            ViewKind::Tags => self.tags_view(&in_scope),
-            ViewKind::Services => self.services_view(&in_scope),
+            ViewKind::Netstacks => self.netstacks_view(netstack),
+            ViewKind::Interfaces => self.interfaces_view(netstack),
+            ViewKind::Ipv4 => self.ipv4_view(netstack),
+            ViewKind::Ipv6 => self.ipv6_view(netstack),
+            ViewKind::Routes => self.routes_view(netstack),
+            ViewKind::Tags => self.tags_view(netstack),
+            ViewKind::Services => self.services_view(netstack),
         }
     }
 
-    fn netstacks_view(&self, in_scope: &dyn Fn(&str) -> bool) -> View {
-        let rows = self
-            .netstacks
+    /// The netstacks a view shows: all, or the one `scope` names (as esxcli's `-N`).
+    fn netstacks_in<'a>(&'a self, scope: Option<&'a str>) -> impl Iterator<Item = &'a Netstack> + 'a {
+        self.netstacks
             .iter()
-            .filter(|n| in_scope(n.key.as_str()))
+            .filter(move |n| scope.is_none_or(|key| n.key.as_str() == key))
+    }
+
+    /// The adapters of the netstacks in `scope`.
+    fn vmks_in<'a>(&'a self, scope: Option<&'a str>) -> impl Iterator<Item = &'a Vmk> + 'a {
+        self.vmks
+            .iter()
+            .filter(move |v| scope.is_none_or(|key| self.netstack_of(v).key.as_str() == key))
+    }
+
+    fn netstacks_view(&self, scope: Option<&str>) -> View {
+        let rows = self
+            .netstacks_in(scope)
             .map(|n| {
                 let adapters: Vec<&str> = self.vmks_of(n).map(|v| v.name.as_str()).collect();
                 vec![
@@ -108,11 +119,9 @@ impl HostModel {
         }
     }
 
-    fn interfaces_view(&self, in_scope: &dyn Fn(&str) -> bool) -> View {
+    fn interfaces_view(&self, scope: Option<&str>) -> View {
         let rows = self
-            .vmks
-            .iter()
-            .filter(|v| in_scope(self.netstack_of(v).key.as_str()))
+            .vmks_in(scope)
             .map(|v| {
                 vec![
                     v.name.clone(),
@@ -145,11 +154,9 @@ impl HostModel {
         }
     }
 
-    fn ipv4_view(&self, in_scope: &dyn Fn(&str) -> bool) -> View {
+    fn ipv4_view(&self, scope: Option<&str>) -> View {
         let rows = self
-            .vmks
-            .iter()
-            .filter(|v| in_scope(self.netstack_of(v).key.as_str()))
+            .vmks_in(scope)
             .map(|v| {
                 let (address, netmask, broadcast, kind) = match v.ipv4 {
                     Ipv4Mode::Static(c) => (
@@ -189,9 +196,9 @@ impl HostModel {
         }
     }
 
-    fn ipv6_view(&self, in_scope: &dyn Fn(&str) -> bool) -> View {
+    fn ipv6_view(&self, scope: Option<&str>) -> View {
         let mut rows = Vec::new();
-        for v in self.vmks.iter().filter(|v| in_scope(self.netstack_of(v).key.as_str())) {
+        for v in self.vmks_in(scope) {
             for c in &v.ipv6.addresses {
                 rows.push(vec![
                     v.name.clone(),
@@ -209,9 +216,9 @@ impl HostModel {
         }
     }
 
-    fn routes_view(&self, in_scope: &dyn Fn(&str) -> bool) -> View {
+    fn routes_view(&self, scope: Option<&str>) -> View {
         let mut rows = Vec::new();
-        for n in self.netstacks.iter().filter(|n| in_scope(n.key.as_str())) {
+        for n in self.netstacks_in(scope) {
             for r in self.route_entries(n) {
                 let (network, netmask, unset) = match r.network {
                     IpNetwork::V4(c) if c.prefix_len == 0 => ("default".to_owned(), c.netmask().to_string(), UNSET_V4),
@@ -240,11 +247,9 @@ impl HostModel {
         }
     }
 
-    fn tags_view(&self, in_scope: &dyn Fn(&str) -> bool) -> View {
+    fn tags_view(&self, scope: Option<&str>) -> View {
         let rows = self
-            .vmks
-            .iter()
-            .filter(|v| in_scope(self.netstack_of(v).key.as_str()))
+            .vmks_in(scope)
             .map(|v| {
                 vec![
                     v.name.clone(),
@@ -259,9 +264,9 @@ impl HostModel {
         }
     }
 
-    fn services_view(&self, in_scope: &dyn Fn(&str) -> bool) -> View {
+    fn services_view(&self, scope: Option<&str>) -> View {
         let mut rows = Vec::new();
-        for v in self.vmks.iter().filter(|v| in_scope(self.netstack_of(v).key.as_str())) {
+        for v in self.vmks_in(scope) {
             let stack = self.netstack_of(v).key.to_string();
             for s in &v.services {
                 let state = match &s.state {
