@@ -1,0 +1,269 @@
+//! The send loop: one thread per CPU, each pinned, each sending its share of the count at its share of the
+//! rate until the count is sent, the duration is over or the stop flag is raised.
+//!
+//! Each round hands the kernel a chunk of frames in one system call ([`Transmit::send`]): the live-frame
+//! method runs `repeat` = chunk frames per `BPF_PROG_TEST_RUN`, the AF_PACKET method sends `sendmmsg`
+//! batches. Unlimited, a chunk is [`MAX_CHUNK`] frames (a few milliseconds, so a stop is noticed quickly);
+//! with a rate, a chunk is a millisecond's worth and the thread sleeps until the schedule
+//! `start + sent / rate` catches up, so the rate holds on average and bursts stay short.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use vmknet_testbed::sender::pin_to_cpu;
+
+use super::PktgenError;
+
+/// Largest chunk of frames per system call.
+pub const MAX_CHUNK: u32 = 1 << 16;
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+/// Chunks per second with a rate limit.
+const CHUNKS_PER_SEC: u64 = 1000;
+
+/// How frames leave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// XDP live frames: `BPF_PROG_TEST_RUN` + `bpf_redirect` to the device's `ndo_xdp_xmit`.
+    XdpLive,
+    /// AF_PACKET `sendmmsg` (skbs), for devices without `ndo_xdp_xmit`.
+    AfPacket,
+}
+
+/// How much to send, how fast, from where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pace {
+    /// Frames in all (0: until the duration is over or the stop flag is raised).
+    pub count: u64,
+    /// Longest run.
+    pub duration: Option<Duration>,
+    /// Frames per second in all (0: as fast as possible).
+    pub rate: u64,
+    /// One sending thread per CPU, pinned to it.
+    pub cpus: Vec<usize>,
+}
+
+/// One thread's way of handing frames to the kernel.
+pub trait Transmit {
+    /// Sends up to `n` frames and returns how many the kernel took. `EINTR` ends the thread's run.
+    ///
+    /// # Errors
+    /// The system call's error.
+    fn send(&mut self, n: u32) -> io::Result<u64>;
+
+    /// The bytes the kernel took so far (no FCS), when this method knows them; the live-frame method does
+    /// not (its program counts them).
+    fn bytes(&self) -> Option<u64>;
+}
+
+/// What a run sent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// The method used.
+    pub method: Method,
+    /// Sending threads.
+    pub threads: usize,
+    /// Frames the kernel took: live frames run, or frames AF_PACKET accepted.
+    pub offered: u64,
+    /// Frames the generator's XDP program redirected (live frames only).
+    pub redirected: Option<u64>,
+    /// Bytes of the frames sent, FCS not included.
+    pub bytes: Option<u64>,
+    /// Wall-clock time from the first thread's start to the last thread's end.
+    pub seconds: f64,
+}
+
+impl Report {
+    /// Offered frames per second.
+    pub fn pps(&self) -> f64 {
+        rate(self.offered, self.seconds)
+    }
+}
+
+/// `count` per `seconds`, 0 for an empty interval.
+pub fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+}
+
+/// Runs `pace.cpus.len()` threads, each pinned to its CPU and sending through the transmitter `make` builds
+/// for it (inside the thread), until its share of `pace.count` is sent, `pace.duration` is over or `stop` is
+/// raised.
+///
+/// # Errors
+/// [`PktgenError::Invalid`] without CPUs; the first thread's error (pinning, building its transmitter, a
+/// failed send other than `EINTR`). The other threads finish their run first.
+pub fn run<T, F>(method: Method, pace: &Pace, stop: &AtomicBool, make: F) -> Result<Report, PktgenError>
+where
+    T: Transmit,
+    F: Fn(usize) -> Result<T, PktgenError> + Sync,
+{
+    let threads = pace.cpus.len();
+    if threads == 0 {
+        return Err(PktgenError::Invalid("no CPU to send from".into()));
+    }
+    let start = Instant::now();
+    let deadline = pace.duration.map(|d| start + d);
+    let results: Vec<Result<(u64, Option<u64>), PktgenError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pace
+            .cpus
+            .iter()
+            .enumerate()
+            .map(|(thread, &cpu)| {
+                let make = &make;
+                let share = Share {
+                    count: (pace.count != 0).then(|| split(pace.count, threads, thread)),
+                    rate: split(pace.rate, threads, thread),
+                };
+                scope.spawn(move || {
+                    pin_to_cpu(cpu).map_err(|err| PktgenError::io(format!("pinning a sender to CPU {cpu}"), err))?;
+                    let mut tx = make(thread)?;
+                    let sent = send_share(&mut tx, share, deadline, stop)
+                        .map_err(|err| PktgenError::io(format!("sending from CPU {cpu}"), err))?;
+                    Ok((sent, tx.bytes()))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(PktgenError::Invalid("a sender panicked".into())))
+            })
+            .collect()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let mut offered = 0;
+    let mut bytes = Some(0);
+    for result in results {
+        let (frames, thread_bytes) = result?;
+        offered += frames;
+        bytes = bytes.zip(thread_bytes).map(|(a, b)| a + b);
+    }
+    Ok(Report {
+        method,
+        threads,
+        offered,
+        redirected: None,
+        bytes,
+        seconds,
+    })
+}
+
+/// One thread's part of the count (`None`: unbounded) and of the rate (0: unlimited).
+#[derive(Clone, Copy, Debug)]
+struct Share {
+    count: Option<u64>,
+    rate: u64,
+}
+
+/// `total` split over `parts`, the remainder going to the first ones.
+fn split(total: u64, parts: usize, index: usize) -> u64 {
+    let parts = parts as u64;
+    total / parts + u64::from((index as u64) < total % parts)
+}
+
+/// Sends `share` through `tx`; returns the frames sent. Stops early on `EINTR` (a signal), at `deadline` or
+/// when `stop` is raised.
+fn send_share<T: Transmit>(tx: &mut T, share: Share, deadline: Option<Instant>, stop: &AtomicBool) -> io::Result<u64> {
+    let chunk = match share.rate {
+        0 => u64::from(MAX_CHUNK),
+        rate => (rate / CHUNKS_PER_SEC).clamp(1, u64::from(MAX_CHUNK)),
+    };
+    let start = Instant::now();
+    let mut sent = 0u64;
+    loop {
+        let left = share.count.map_or(chunk, |count| count - sent);
+        if left == 0 || stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(sent);
+        }
+        match tx.send(left.min(chunk) as u32) {
+            Ok(n) => sent += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok(sent),
+            Err(err) => return Err(err),
+        }
+        if share.rate != 0 {
+            let due = start + Duration::from_nanos((u128::from(sent) * NANOS_PER_SEC / u128::from(share.rate)) as u64);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes what it is offered, up to `accept` frames per call, and records the calls.
+    struct Recorder {
+        accept: u64,
+        calls: Vec<u32>,
+    }
+
+    impl Transmit for Recorder {
+        fn send(&mut self, n: u32) -> io::Result<u64> {
+            self.calls.push(n);
+            Ok(u64::from(n).min(self.accept))
+        }
+
+        fn bytes(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    #[test]
+    fn split_hands_out_the_exact_total() {
+        for (total, parts) in [(10_000u64, 3usize), (7, 2), (1, 4), (0, 3)] {
+            let shares: Vec<u64> = (0..parts).map(|i| split(total, parts, i)).collect();
+            assert_eq!(shares.iter().sum::<u64>(), total, "{shares:?}");
+            assert!(shares.iter().max().unwrap() - shares.iter().min().unwrap() <= 1);
+        }
+    }
+
+    #[test]
+    fn a_share_is_sent_exactly_even_when_the_kernel_takes_less() {
+        let stop = AtomicBool::new(false);
+        let mut tx = Recorder {
+            accept: 1000,
+            calls: Vec::new(),
+        };
+        let share = Share {
+            count: Some(150_000),
+            rate: 0,
+        };
+        assert_eq!(send_share(&mut tx, share, None, &stop).unwrap(), 150_000);
+        assert!(tx.calls.iter().all(|&n| n <= MAX_CHUNK));
+        assert_eq!(tx.calls.last(), Some(&1000), "the last call asks for what is left");
+    }
+
+    #[test]
+    fn rate_limited_chunks_are_a_millisecond_long() {
+        let stop = AtomicBool::new(false);
+        let mut tx = Recorder {
+            accept: u64::MAX,
+            calls: Vec::new(),
+        };
+        let share = Share {
+            count: Some(500),
+            rate: 100_000,
+        };
+        assert_eq!(send_share(&mut tx, share, None, &stop).unwrap(), 500);
+        assert!(tx.calls.iter().all(|&n| n == 100), "{:?}", tx.calls);
+    }
+
+    #[test]
+    fn a_raised_stop_flag_sends_nothing_more() {
+        let stop = AtomicBool::new(true);
+        let mut tx = Recorder {
+            accept: u64::MAX,
+            calls: Vec::new(),
+        };
+        let share = Share { count: None, rate: 0 };
+        assert_eq!(send_share(&mut tx, share, None, &stop).unwrap(), 0);
+        assert!(tx.calls.is_empty());
+    }
+}
