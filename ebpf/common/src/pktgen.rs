@@ -69,7 +69,7 @@ impl FieldRange {
     }
 
     /// How many values (at least 1).
-    pub const fn len(&self) -> u64 {
+    pub const fn values(&self) -> u64 {
         if self.count == 0 { 1 } else { self.count as u64 }
     }
 
@@ -103,10 +103,10 @@ impl GenConfig {
     /// The number of distinct flows the ranges make (saturating).
     pub const fn flows(&self) -> u64 {
         self.src_ip
-            .len()
-            .saturating_mul(self.dst_ip.len())
-            .saturating_mul(self.src_port.len())
-            .saturating_mul(self.dst_port.len())
+            .values()
+            .saturating_mul(self.dst_ip.values())
+            .saturating_mul(self.src_port.values())
+            .saturating_mul(self.dst_port.values())
     }
 }
 
