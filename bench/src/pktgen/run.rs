@@ -3,11 +3,19 @@
 //!
 //! Each round hands the kernel a chunk of frames in one system call ([`Transmit::send`]): the live-frame
 //! method runs `repeat` = chunk frames per `BPF_PROG_TEST_RUN`, the AF_PACKET method sends `sendmmsg`
-//! batches. Unlimited, a chunk is [`MAX_CHUNK`] frames (10 to 50 ms here, so a stop or the end of the
-//! duration is noticed quickly); with a rate, a chunk is a millisecond's worth and the thread sleeps until
-//! the schedule `start + sent / rate` catches up, so the rate holds on average. Inside a system call frames
-//! leave at full speed: live frames cannot be spaced within a `BPF_PROG_TEST_RUN`, so a rate shapes
-//! millisecond bursts, not inter-frame gaps.
+//! batches.
+//!
+//! Unlimited, chunks are long: every live-frame call ends with a teardown of its page pool that waits for an
+//! RCU grace period, 10 to 30 ms on a busy 2-CPU machine during which the thread sends nothing. With 65 536
+//! frames per call that cost 40 % of the rate; with [`MAX_CHUNK`] (2^20, as xdp-trafficgen) it is lost in
+//! the noise. The first call is [`FIRST_CHUNK`] frames; later ones are cut to what the thread's own rate so
+//! far fits before the deadline, so `--duration` is kept to within a call's teardown.
+//!
+//! With a rate, each round sends what the schedule `start + sent / rate` owes plus a millisecond's worth,
+//! then sleeps until the schedule reaches the frames sent: the rate holds on average even when the calls'
+//! teardown or a late wake-up delays a round (the next one catches up). Inside a system call frames leave at
+//! full speed: live frames cannot be spaced within a `BPF_PROG_TEST_RUN`, so a rate shapes bursts, not
+//! inter-frame gaps.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +27,9 @@ use vmknet_testbed::sender::pin_to_cpu;
 use super::PktgenError;
 
 /// Largest chunk of frames per system call.
-pub const MAX_CHUNK: u32 = 1 << 16;
+pub const MAX_CHUNK: u32 = 1 << 20;
+/// The first chunk of an unlimited run, which measures the thread's rate for the later ones.
+pub const FIRST_CHUNK: u32 = 1 << 16;
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 /// Chunks per second with a rate limit.
 const CHUNKS_PER_SEC: u64 = 1000;
@@ -169,27 +179,18 @@ fn split(total: u64, parts: usize, index: usize) -> u64 {
 
 /// Sends `share` through `tx`; returns the frames sent. Stops early on `EINTR` (a signal), at `deadline` or
 /// when `stop` is raised.
-///
-/// With a rate, each round sends what the schedule owes plus one chunk (so a late wake-up on a busy machine is
-/// caught up in the next round, not lost), then sleeps until the schedule reaches the frames sent.
 fn send_share<T: Transmit>(tx: &mut T, share: Share, deadline: Option<Instant>, stop: &AtomicBool) -> io::Result<u64> {
-    let chunk = match share.rate {
-        0 => u64::from(MAX_CHUNK),
-        rate => (rate / CHUNKS_PER_SEC).clamp(1, u64::from(MAX_CHUNK)),
-    };
     let start = Instant::now();
     let mut sent = 0u64;
     loop {
         let left = share.count.map_or(u64::MAX, |count| count - sent);
-        if left == 0 || stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+        let now = Instant::now();
+        if left == 0 || stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
             return Ok(sent);
         }
         let round = match share.rate {
-            0 => chunk,
-            rate => {
-                let due = start.elapsed().as_nanos() * u128::from(rate) / NANOS_PER_SEC;
-                (due as u64 + chunk).saturating_sub(sent).clamp(1, u64::from(MAX_CHUNK))
-            }
+            0 => unlimited_round(sent, now - start, deadline.map(|d| d - now)),
+            rate => paced_round(sent, now - start, rate),
         };
         match tx.send(round.min(left) as u32) {
             Ok(n) => sent += n,
@@ -204,6 +205,27 @@ fn send_share<T: Transmit>(tx: &mut T, share: Share, deadline: Option<Instant>, 
             }
         }
     }
+}
+
+/// Frames for the next unlimited round: [`FIRST_CHUNK`], then [`MAX_CHUNK`] cut to what the rate so far
+/// (`sent` in `elapsed`) fits in the time `left`.
+fn unlimited_round(sent: u64, elapsed: Duration, left: Option<Duration>) -> u64 {
+    if sent == 0 {
+        return u64::from(FIRST_CHUNK);
+    }
+    let max = u64::from(MAX_CHUNK);
+    let Some(left) = left else {
+        return max;
+    };
+    let fits = u128::from(sent) * left.as_nanos() / elapsed.as_nanos().max(1);
+    (fits.min(u128::from(max)) as u64).max(1)
+}
+
+/// Frames for the next round at `rate`: what the schedule owes after `elapsed`, plus a millisecond's worth.
+fn paced_round(sent: u64, elapsed: Duration, rate: u64) -> u64 {
+    let chunk = (rate / CHUNKS_PER_SEC).max(1);
+    let due = (elapsed.as_nanos() * u128::from(rate) / NANOS_PER_SEC) as u64;
+    (due + chunk).saturating_sub(sent).clamp(1, u64::from(MAX_CHUNK))
 }
 
 #[cfg(test)]
@@ -237,6 +259,31 @@ mod tests {
     }
 
     #[test]
+    fn unlimited_rounds_are_long_but_end_by_the_deadline() {
+        let ms = Duration::from_millis;
+        assert_eq!(unlimited_round(0, ms(0), Some(ms(10))), u64::from(FIRST_CHUNK));
+        assert_eq!(unlimited_round(1000, ms(1), None), u64::from(MAX_CHUNK));
+        // 1000 frames per ms so far, 200 ms left: 200 000 frames fit.
+        assert_eq!(unlimited_round(1000, ms(1), Some(ms(200))), 200_000);
+        assert_eq!(unlimited_round(1000, ms(1), Some(ms(5000))), u64::from(MAX_CHUNK));
+        assert_eq!(unlimited_round(1000, ms(1), Some(Duration::ZERO)), 1);
+    }
+
+    #[test]
+    fn paced_rounds_pay_what_the_schedule_owes() {
+        let ms = Duration::from_millis;
+        assert_eq!(paced_round(0, ms(0), 100_000), 100, "a millisecond's worth to start");
+        assert_eq!(paced_round(100, ms(1), 100_000), 100);
+        assert_eq!(paced_round(100, ms(30), 100_000), 3000, "a late round catches up");
+        assert_eq!(
+            paced_round(5000, ms(30), 100_000),
+            1,
+            "ahead of schedule: one frame at least"
+        );
+        assert_eq!(paced_round(0, ms(0), 10), 1);
+    }
+
+    #[test]
     fn a_share_is_sent_exactly_even_when_the_kernel_takes_less() {
         let stop = AtomicBool::new(false);
         let mut tx = Recorder {
@@ -248,6 +295,7 @@ mod tests {
             rate: 0,
         };
         assert_eq!(send_share(&mut tx, share, None, &stop).unwrap(), 150_000);
+        assert_eq!(tx.calls[0], FIRST_CHUNK);
         assert!(tx.calls.iter().all(|&n| n <= MAX_CHUNK));
         assert_eq!(tx.calls.last(), Some(&1000), "the last call asks for what is left");
     }

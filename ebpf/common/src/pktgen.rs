@@ -100,6 +100,12 @@ pub struct GenConfig {
 }
 
 impl GenConfig {
+    /// Whether the ranges make more than one flow (cheaper than [`flows`](Self::flows) in the kernel, which
+    /// has no 128-bit multiply for the saturation check).
+    pub const fn varies(&self) -> bool {
+        self.src_ip.count > 1 || self.dst_ip.count > 1 || self.src_port.count > 1 || self.dst_port.count > 1
+    }
+
     /// The number of distinct flows the ranges make (saturating).
     pub const fn flows(&self) -> u64 {
         self.src_ip
@@ -379,6 +385,8 @@ mod tests {
     fn zero_counts_act_as_one_value() {
         let cfg = GenConfig::default();
         assert_eq!(cfg.flows(), 1);
+        assert!(!cfg.varies());
+        assert!(config(0).varies());
         let mut cursor = FlowCursor::default();
         cursor.advance(&cfg);
         cursor.advance_template(&cfg);

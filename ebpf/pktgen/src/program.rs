@@ -50,19 +50,23 @@ fn pktgen_sink(ctx: XdpContext) -> u32 {
 
 fn try_flows(ctx: &XdpContext) -> Result<u32, ()> {
     let config = CONFIG.get(0).ok_or(())?;
-    let cursor = CURSOR.get_ptr_mut(0).ok_or(())?;
-    // Safety: this CPU's element; XDP runs with migration disabled, so nothing else touches it meanwhile.
-    let cursor = unsafe { &mut *cursor };
     let mut frame = Packet::of(ctx);
-    rewrite_flow(&mut frame, config, cursor).ok_or(())?;
-    cursor.advance(config);
+    // A single flow is the template itself, which the kernel copied into the page and nothing changed since:
+    // no rewrite, as in xdp-trafficgen's `xdp_redirect_notouch`.
+    if config.varies() {
+        let cursor = CURSOR.get_ptr_mut(0).ok_or(())?;
+        // Safety: this CPU's element; XDP runs with migration disabled, so nothing else touches it meanwhile.
+        let cursor = unsafe { &mut *cursor };
+        rewrite_flow(&mut frame, config, cursor).ok_or(())?;
+        cursor.advance(config);
+    }
     redirect(config, frame.len())
 }
 
 fn try_replay(ctx: &XdpContext) -> Result<u32, ()> {
     let config = CONFIG.get(0).ok_or(())?;
     let cursor = CURSOR.get_ptr_mut(0).ok_or(())?;
-    // Safety: as in `try_flows`.
+    // Safety: this CPU's element, as in `try_flows`.
     let cursor = unsafe { &mut *cursor };
     let template = TEMPLATES.get(cursor.template).ok_or(())?;
     cursor.advance_template(config);
