@@ -9,13 +9,15 @@
 # median of each generator's runs and their ratio (the issue's target: vmknet-pktgen >= 0.9x).
 #
 # Usage: sudo bench/scripts/compare-trafficgen.sh
-#   ROUNDS=3 RUN_SECONDS=5 CPU=0           the defaults
+#   ROUNDS=3 RUN_SECONDS=5 CPU=0 PORTS=1   the defaults; PORTS=N > 1 varies the destination port over N
+#                                          values in both (xdp-trafficgen -d N, vmknet-pktgen --dst-port 0-(N-1))
 #   PKTGEN_BIN=target/debug/vmknet-pktgen  use this binary instead of building the release one
 # Needs root, xdp-tools and clang-22 with libbpf headers (scripts/install-deps.sh installs them). Not part of
 # the test suite: it takes about ROUNDS x 2 x (RUN_SECONDS + 3) seconds and its figures depend on the load.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
+PORTS=${PORTS:-1}
 RUN_SECONDS=${RUN_SECONDS:-5}
 CPU=${CPU:-0}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -75,8 +77,12 @@ measure() {
 trafficgen=(env LD_PRELOAD="$work/xdptools-shim.so" taskset -c "$CPU" xdp-trafficgen udp -t 1 "$host")
 # xdp-trafficgen 1.3.1 sends 64-byte UDP/IPv6 frames (it does not count the FCS): --size 68 here.
 ours=("$pktgen" flows -i "$host" --ipv6 --size 68 --cpus "$CPU" --duration "$RUN_SECONDS")
+if [[ $PORTS -gt 1 ]]; then
+    trafficgen=("${trafficgen[@]:0:$((${#trafficgen[@]} - 1))}" -d "$PORTS" "$host")
+    ours+=(--dst-port "0-$((PORTS - 1))")
+fi
 
-echo "kernel $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); sender and veth NAPI on CPU $CPU"
+echo "kernel $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); sender and veth NAPI on CPU $CPU; $PORTS destination port(s)"
 printf '%-6s %-16s %-16s %s\n' round xdp-trafficgen vmknet-pktgen "frame bytes (trafficgen/ours, no FCS)"
 tg_rates=()
 our_rates=()

@@ -220,12 +220,23 @@ const fn patch(check: u16, diff: u32) -> u16 {
     !(sum as u16)
 }
 
-fn read_u32<F: FrameBytes + ?Sized>(frame: &F, offset: usize) -> Option<u32> {
-    frame.read::<4>(offset).map(u32::from_be_bytes)
+/// Writes the 32-bit `value` at `offset`; returns the checksum difference.
+fn set32<F: FrameBytesMut + ?Sized>(frame: &mut F, offset: usize, value: u32) -> Option<u32> {
+    let old = frame.read::<4>(offset).map(u32::from_be_bytes)?;
+    frame.write(offset, value.to_be_bytes())?;
+    Some(diff32(old, value))
+}
+
+/// Writes the 16-bit `value` at `offset`; returns the checksum difference.
+fn set16<F: FrameBytesMut + ?Sized>(frame: &mut F, offset: usize, value: u16) -> Option<u32> {
+    let old = frame.read_u16(offset)?;
+    frame.write(offset, value.to_be_bytes())?;
+    Some(diff16(old, value))
 }
 
 /// Writes the flow `cursor` points at into a UDP frame laid out as `config.layout` says, patching the IPv4
-/// header checksum and the UDP checksum. A UDP/IPv4 checksum of 0 (none) stays 0.
+/// header checksum and the UDP checksum. Fields whose range has one value are left as they are (the
+/// template's). A UDP/IPv4 checksum of 0 (none) stays 0.
 ///
 /// Returns `None`, possibly after writing some fields, when the frame is too short for its layout; the
 /// generator only runs on templates it built for that layout.
@@ -241,19 +252,23 @@ pub fn rewrite_flow<F: FrameBytesMut + ?Sized>(frame: &mut F, config: &GenConfig
     } else {
         (l3 + IPV4_SRC, l3 + IPV4_DST, l3 + IPV4_HEADER_LEN)
     };
-    let new_src = config.src_ip.at(cursor.src_ip);
-    let new_dst = config.dst_ip.at(cursor.dst_ip);
-    let new_sport = config.src_port.at(cursor.src_port) as u16;
-    let new_dport = config.dst_port.at(cursor.dst_port) as u16;
-    let addresses = diff32(read_u32(frame, src)?, new_src) + diff32(read_u32(frame, dst)?, new_dst);
-    let ports =
-        diff16(frame.read_u16(udp + UDP_SRC_PORT)?, new_sport) + diff16(frame.read_u16(udp + UDP_DST_PORT)?, new_dport);
+    // Only the varied fields are touched: the others hold the template's values, which the checksums cover.
+    let mut addresses = 0;
+    if config.src_ip.count > 1 {
+        addresses += set32(frame, src, config.src_ip.at(cursor.src_ip))?;
+    }
+    if config.dst_ip.count > 1 {
+        addresses += set32(frame, dst, config.dst_ip.at(cursor.dst_ip))?;
+    }
+    let mut ports = 0;
+    if config.src_port.count > 1 {
+        ports += set16(frame, udp + UDP_SRC_PORT, config.src_port.at(cursor.src_port) as u16)?;
+    }
+    if config.dst_port.count > 1 {
+        ports += set16(frame, udp + UDP_DST_PORT, config.dst_port.at(cursor.dst_port) as u16)?;
+    }
     let udp_check = frame.read_u16(udp + UDP_CHECKSUM)?;
-    frame.write(src, new_src.to_be_bytes())?;
-    frame.write(dst, new_dst.to_be_bytes())?;
-    frame.write(udp + UDP_SRC_PORT, new_sport.to_be_bytes())?;
-    frame.write(udp + UDP_DST_PORT, new_dport.to_be_bytes())?;
-    if !ipv6 {
+    if !ipv6 && addresses != 0 {
         let ip_check = frame.read_u16(l3 + IPV4_CHECKSUM)?;
         frame.write(l3 + IPV4_CHECKSUM, patch(ip_check, addresses).to_be_bytes())?;
     }
@@ -395,9 +410,14 @@ mod tests {
 
     #[test]
     fn rewrite_keeps_checksums_valid_in_every_layout_and_over_reused_pages() {
-        for layout in 0..4 {
+        // Single-valued ranges hold the template's own values, as the generator's templates do.
+        let some_fixed = |layout: u32| GenConfig {
+            src_ip: FieldRange::new(if layout & LAYOUT_IPV6 != 0 { 1 } else { 0x0a00_0001 }, 1),
+            dst_port: FieldRange::new(53, 1),
+            ..config(layout)
+        };
+        for (layout, cfg) in (0..4).flat_map(|layout| [(layout, config(layout)), (layout, some_fixed(layout))]) {
             let (vlan, ipv6) = (layout & LAYOUT_VLAN != 0, layout & LAYOUT_IPV6 != 0);
-            let cfg = config(layout);
             for payload in [0, 1, 18, 1000] {
                 let template = frame(vlan, ipv6, payload);
                 assert!(checksums_valid(&template, vlan, ipv6));
