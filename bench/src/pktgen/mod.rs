@@ -29,6 +29,7 @@ use std::io;
 pub use frame::{IpRange, PortRange, UdpFlows};
 pub use programs::{Generator, LiveTx, Sink, SinkAction, live_frame_limit};
 pub use run::{Method, Pace, Report, run};
+pub use vmknet_common::pktgen::GenCounters;
 
 /// An error of the packet generator, saying what to change where it can.
 #[derive(Debug, thiserror::Error)]

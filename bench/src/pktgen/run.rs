@@ -77,7 +77,8 @@ pub struct Report {
     pub method: Method,
     /// Sending threads.
     pub threads: usize,
-    /// Frames the kernel took: live frames run, or frames AF_PACKET accepted.
+    /// Frames the kernel took: live frames run by completed calls, or frames AF_PACKET accepted. A live-frame
+    /// call a signal interrupts sent some frames it does not report: `redirected` has them.
     pub offered: u64,
     /// Frames the generator's XDP program redirected (live frames only).
     pub redirected: Option<u64>,

@@ -1,5 +1,6 @@
 //! The frames a replay plays: every record of a pcap/pcapng capture, or the testbed's vSphere mix for the
-//! embedded default host, each frame its own template, played in order.
+//! embedded default host, each frame its own template, played in order (each sending thread plays the whole
+//! sequence from its start, so several threads interleave their sequences).
 //!
 //! The live-frame method keeps a frame in one page, so it cannot play frames longer than the kernel's limit
 //! ([`live_frame_limit`](super::live_frame_limit), 3408 bytes on Linux 6.18 x86_64): [`Templates::fit`] sets those aside, and

@@ -165,7 +165,8 @@ impl FlowCursor {
 pub struct GenCounters {
     /// Frames handled: redirected by a generator program, seen by the sink.
     pub frames: u64,
-    /// Their bytes (Ethernet header to the end of the payload, no FCS).
+    /// Their bytes (Ethernet header to the end of the payload, every fragment of a multi-buffer frame, no
+    /// FCS).
     pub bytes: u64,
 }
 

@@ -6,7 +6,7 @@
 
 use aya_ebpf::{
     bindings::xdp_action::XDP_ABORTED,
-    helpers::generated::{bpf_redirect, bpf_xdp_adjust_tail, bpf_xdp_store_bytes},
+    helpers::generated::{bpf_redirect, bpf_xdp_adjust_tail, bpf_xdp_get_buff_len, bpf_xdp_store_bytes},
     macros::{map, xdp},
     maps::{Array, PerCpuArray},
     programs::XdpContext,
@@ -92,7 +92,10 @@ fn try_replay(ctx: &XdpContext) -> Result<u32, ()> {
 }
 
 fn try_sink(ctx: &XdpContext) -> Result<u32, ()> {
-    count(ctx.data_end() - ctx.data())?;
+    // Safety: a plain helper call on this program's own context; the length includes every fragment of a
+    // multi-buffer frame.
+    let len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) };
+    count(len as usize)?;
     Ok(SINK.get(0).ok_or(())?.action)
 }
 
