@@ -123,11 +123,6 @@ impl Generator {
         read_counters(&self.ebpf)
     }
 
-    /// The length of the frame the kernel copies into each page before the program runs.
-    pub fn seed_len(&self) -> usize {
-        self.seed.len()
-    }
-
     fn configure(&mut self, config: GenConfig) -> Result<(), PktgenError> {
         let mut map: Array<_, GenConfig> = typed_map(&mut self.ebpf, CONFIG_MAP)?;
         map.set(0, config, 0)
