@@ -3,15 +3,16 @@
 //! A network namespace holds the peer end of a veth (MTU 9000 both ends) whose host end the engine serves
 //! (classifier attached in native mode, one socket per (queue, netstack) on a shared UMEM per queue, a pinned
 //! worker per queue). Two sender threads, pinned to different CPUs and steered to different tx queues by XPS,
-//! send a bounded set of frames from the peer with AF_PACKET, a different number each: iSCSI replies to vmk2,
-//! vMotion to vmk1 (small, and 3 KB: single-buffer AF_XDP holds up to 4 KiB less the XDP headroom),
-//! management to vmk0, vMotion to vmk0 (which the isolation policy drops), one 7 KB vMotion frame
-//! (multi-buffer, which the sockets do not take yet: the kernel drops it and counts it in the socket's
-//! statistics), and frames to a MAC that is no vmk's. On veth the rx queue is the sender's tx queue, so each
-//! worker sees one sender's frames. The test then checks the whole accounting: the workers' counters equal
-//! those of a userspace pipeline run over the frames the sockets can hold, each queue received exactly its
-//! sender's, the program's redirected count equals what the sockets received plus what the kernel counted
-//! lost, the other frames went to Linux, and the program saw every frame sent. It runs twice: with workers
+//! send a bounded set of frames from the peer with AF_PACKET, a different number each: iSCSI replies to vmk2
+//! (small, and 8000-byte jumbo frames), vMotion to vmk1 (small, 3 KB, and 9018-byte jumbo frames: the
+//! largest a 9000-MTU vmk takes, 802.1Q tag included), management to vmk0, vMotion to vmk0 (which the
+//! isolation policy drops), and frames to a MAC that is no vmk's. Frames longer than one UMEM buffer (4 KiB
+//! less the XDP headroom) arrive as multi-buffer chains. On veth the rx queue is the sender's tx queue, so
+//! each worker sees one sender's frames. The test then checks the whole accounting: the workers' counters
+//! (bytes included: a jumbo frame counts its full length) equal those of a userspace pipeline run over the
+//! same frames, each queue received exactly its sender's frames and bytes in exactly the buffers they need,
+//! the kernel lost none, the program's redirected count equals what the sockets received, the other frames
+//! went to Linux, the program saw every frame sent, and every UMEM buffer taken from the kernel went back. It runs twice: with workers
 //! sleeping in `poll()` and with workers spinning (`--busy-poll`), and checks that the workers allocate
 //! nothing while they serve traffic (a global allocator counts allocations made on their threads).
 //!
@@ -45,10 +46,16 @@ const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x77];
 const STRANGER_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 1];
 /// Frames of each kind sent by sender 0 and by sender 1.
 const PER_KIND: [usize; 2] = [40, 25];
-/// Payload of the large vMotion frames, which still fit a UMEM frame.
+/// Payload of the large vMotion frames, which still fit a UMEM buffer.
 const LARGE: usize = 3000;
-/// Payload of the jumbo vMotion frames, which do not.
-const JUMBO: usize = 7000;
+/// Ethernet, 802.1Q, IPv4 and TCP headers of the test frames.
+const HEADERS: usize = 14 + 4 + 20 + 20;
+/// Payload of the jumbo vMotion frames: 9000 bytes of IP, a 9018-byte frame in three buffers.
+const JUMBO_VMOTION: usize = 9000 - 40;
+/// Payload of the jumbo iSCSI frames: 8000-byte frames in three buffers.
+const JUMBO_ISCSI: usize = 8000 - HEADERS;
+/// Packet bytes one UMEM buffer holds.
+const BUFFER_LEN: usize = vmknet::io::xsk::BUFFER_LEN as usize;
 
 // ----- allocations on the workers' threads -----
 
@@ -157,10 +164,8 @@ fn tcp_to(model: &HostModel, vmk: &str, dst_mac: Option<[u8; 6]>, ports: (u16, u
 
 /// What one sender sends.
 struct Frames {
-    /// To vmks, each fitting a UMEM frame.
+    /// To vmks.
     ours: Vec<Vec<u8>>,
-    /// To a vmk, too long for a UMEM frame.
-    jumbo: Vec<Vec<u8>>,
     /// To no vmk.
     not_ours: Vec<Vec<u8>>,
 }
@@ -169,35 +174,31 @@ impl Frames {
     fn new(model: &HostModel, sender: usize) -> Self {
         let mut frames = Self {
             ours: Vec::new(),
-            jumbo: Vec::new(),
             not_ours: Vec::new(),
         };
         for i in 0..PER_KIND[sender] as u32 {
             let seq = (sender as u32) << 16 | i;
             frames.ours.extend([
                 tcp_to(model, "vmk2", None, (3260, 50_000), seq, 32), // iSCSI reply
+                tcp_to(model, "vmk2", None, (3260, 50_000), seq, JUMBO_ISCSI),
                 tcp_to(model, "vmk1", None, (50_001, 8000), seq, 32), // vMotion
                 tcp_to(model, "vmk1", None, (50_001, 8000), seq, LARGE),
+                tcp_to(model, "vmk1", None, (50_001, 8000), seq, JUMBO_VMOTION),
                 tcp_to(model, "vmk0", None, (50_002, 443), seq, 32), // management
                 tcp_to(model, "vmk0", None, (50_003, 8000), seq, 32), // vMotion to the management vmk
             ]);
             let stranger = tcp_to(model, "vmk0", Some(STRANGER_MAC), (50_004, 443), seq, 32);
             frames.not_ours.push(stranger);
         }
-        frames.jumbo.push(tcp_to(model, "vmk1", None, (50_001, 8000), 1, JUMBO));
         frames
     }
 
     fn all(&self) -> Vec<Vec<u8>> {
-        [&self.ours, &self.jumbo, &self.not_ours]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
+        [&self.ours, &self.not_ours].into_iter().flatten().cloned().collect()
     }
 
     fn len(&self) -> usize {
-        self.ours.len() + self.jumbo.len() + self.not_ours.len()
+        self.ours.len() + self.not_ours.len()
     }
 }
 
@@ -264,7 +265,6 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
         thread.join().expect("sender thread").expect("send from the peer");
     }
     let n_ours: usize = senders.iter().map(|f| f.ours.len()).sum();
-    let n_jumbo: usize = senders.iter().map(|f| f.jumbo.len()).sum();
     let n_sent: usize = senders.iter().map(Frames::len).sum();
 
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -288,8 +288,8 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
     }
     let per_kind = PER_KIND.iter().sum::<usize>() as u64;
     let want_delivered = [
-        ("vmk2", Service::Iscsi, per_kind),
-        ("vmk1", Service::Vmotion, 2 * per_kind),
+        ("vmk2", Service::Iscsi, 2 * per_kind),
+        ("vmk1", Service::Vmotion, 3 * per_kind),
         ("vmk0", Service::Management, per_kind),
     ];
     assert_eq!(
@@ -305,19 +305,20 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
     assert!(summary.report.conservation_holds);
     assert_eq!(summary.report.frames_in, n_ours as u64, "frames the workers received");
     assert_eq!(summary.report.cells, expected.cells, "per vmk, service and verdict");
-    assert_eq!(summary.report.totals.delivered, 4 * per_kind);
+    assert_eq!(summary.report.totals.delivered, 6 * per_kind);
     assert_eq!(summary.report.totals.dropped, per_kind, "vMotion to the management vmk");
 
-    // Queue locality: each queue received exactly its sender's vmk frames, and lost its jumbo frames.
+    // Queue locality: each queue received exactly its sender's vmk frames, whole, and lost none.
     for (queue, frames) in summary.queues.iter().zip(&senders) {
         println!(
-            "queue {} on CPU {} ({} mode): rx {} {:?}, sockets {:?}",
+            "queue {} on CPU {} ({} mode): rx {} {:?}, sockets {:?}, UMEM {:?}",
             queue.queue,
             queue.cpu,
             queue.data_path,
             queue.rx(),
             queue.netstacks,
-            queue.sockets
+            queue.sockets,
+            queue.umem
         );
         assert_eq!(
             queue.rx(),
@@ -325,30 +326,29 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
             "queue {} received its sender's frames",
             queue.queue
         );
-        let lost: u64 = queue.sockets.iter().map(|s| s.lost()).sum();
+        let bytes: u64 = queue.netstacks.iter().map(|n| n.rx_bytes).sum();
+        let sent_bytes: usize = frames.ours.iter().map(Vec::len).sum();
+        assert_eq!(bytes, sent_bytes as u64, "queue {}: every byte arrived", queue.queue);
+        let buffers: usize = frames.ours.iter().map(|f| f.len().div_ceil(BUFFER_LEN)).sum();
         assert_eq!(
-            lost,
-            frames.jumbo.len() as u64,
-            "queue {}: jumbo frames lost and counted",
+            queue.umem.received, buffers as u64,
+            "queue {}: one buffer per 3840 bytes",
             queue.queue
         );
+        assert_eq!(queue.umem.leaked(), 0, "queue {}: every buffer went back", queue.queue);
+        assert_eq!(queue.umem.held, 0, "queue {}: no chain left unfinished", queue.queue);
+        let lost: u64 = queue.sockets.iter().map(|s| s.lost()).sum();
+        assert_eq!(lost, 0, "queue {}: nothing lost in the kernel", queue.queue);
     }
 
-    // The kernel's side: redirected = received by the sockets + counted lost in the kernel (the jumbo frames,
-    // until multi-buffer sockets land), the rest passed to Linux, every frame sent counted once.
+    // The kernel's side: everything redirected was received, the rest passed to Linux, every frame sent
+    // counted once.
     let xdp = &summary.xdp;
     println!("XDP: {:?}", xdp.iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>());
-    assert_eq!(
-        summary.socket_lost(),
-        n_jumbo as u64,
-        "lost between the program and the rings"
-    );
-    assert_eq!(
-        xdp.get(XdpVerdict::Redirected),
-        summary.socket_rx() + summary.socket_lost()
-    );
-    assert_eq!(xdp.get(XdpVerdict::Redirected), (n_ours + n_jumbo) as u64);
-    let n_not_ours = n_sent - n_ours - n_jumbo;
+    assert_eq!(summary.socket_lost(), 0, "lost between the program and the rings");
+    assert_eq!(xdp.get(XdpVerdict::Redirected), summary.socket_rx());
+    assert_eq!(xdp.get(XdpVerdict::Redirected), n_ours as u64);
+    let n_not_ours = n_sent - n_ours;
     assert_eq!(
         xdp.get(XdpVerdict::PassedNotOurs),
         n_not_ours as u64,
