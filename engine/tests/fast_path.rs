@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use etherparse::PacketBuilder;
 use vmknet::model::HostModel;
 use vmknet::pipeline::{Pipeline, Service, Verdict};
-use vmknet::runtime::{CpuList, Engine, EngineConfig, check_capabilities, vlan_offload};
+use vmknet::runtime::{CpuList, Engine, EngineConfig, NetstackCpu, check_capabilities, vlan_offload};
 use vmknet::stats::Report;
 use vmknet::xdp::AttachMode;
 use vmknet_common::XdpVerdict;
@@ -60,7 +60,7 @@ const BUFFER_LEN: usize = vmknet::io::xsk::BUFFER_LEN as usize;
 // ----- allocations on the workers' threads -----
 
 /// Thread ids (gettid) of the workers being watched; 0 is a free slot.
-static WATCHED: [AtomicI32; 8] = [const { AtomicI32::new(0) }; 8];
+static WATCHED: [AtomicI32; 32] = [const { AtomicI32::new(0) }; 32];
 /// Allocations made on watched threads.
 static WORKER_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
@@ -108,7 +108,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-/// Watches the engine's worker threads (named `vmknet-q<queue>`) of this process; returns how many.
+/// Watches the engine's worker threads (named `vmknet-q<queue>`, or `vmknet-n<netstack>` for a netstack's own)
+/// of this process; returns how many.
 fn watch_workers() -> usize {
     let mut watched = 0;
     for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task").flatten() {
@@ -116,12 +117,16 @@ fn watch_workers() -> usize {
         let Ok(tid) = task.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        if comm.starts_with("vmknet-q") {
+        if comm.starts_with("vmknet-q") || comm.starts_with("vmknet-n") {
+            watched += 1;
+            if WATCHED.iter().any(|w| w.load(Ordering::Relaxed) == tid) {
+                // Another test of this process watches it already.
+                continue;
+            }
             let slot = WATCHED
                 .iter()
                 .find(|w| w.compare_exchange(0, tid, Ordering::Relaxed, Ordering::Relaxed).is_ok());
             assert!(slot.is_some(), "more workers than watch slots");
-            watched += 1;
         }
     }
     watched
@@ -204,7 +209,12 @@ impl Frames {
 
 #[test]
 fn fast_path_delivers_every_vmk_frame_and_passes_the_rest() {
-    fast_path_scenario("fast_path_delivers_every_vmk_frame_and_passes_the_rest", 'e', false);
+    fast_path_scenario(
+        "fast_path_delivers_every_vmk_frame_and_passes_the_rest",
+        'e',
+        false,
+        false,
+    );
 }
 
 #[test]
@@ -213,11 +223,24 @@ fn fast_path_busy_polling_delivers_every_vmk_frame_and_passes_the_rest() {
         "fast_path_busy_polling_delivers_every_vmk_frame_and_passes_the_rest",
         'b',
         true,
+        false,
     );
 }
 
-/// The scenario of the module docs, with workers that sleep in `poll()` or spin.
-fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
+#[test]
+fn fast_path_with_a_dedicated_vmotion_worker_delivers_every_vmk_frame() {
+    fast_path_scenario(
+        "fast_path_with_a_dedicated_vmotion_worker_delivers_every_vmk_frame",
+        'd',
+        false,
+        true,
+    );
+}
+
+/// The scenario of the module docs, with workers that sleep in `poll()` or spin; with `dedicated`, the
+/// vmotion netstack has a worker of its own (on the second CPU), which serves its ring on both queues and
+/// returns the frames to the queue workers.
+fn fast_path_scenario(test: &str, tag: char, busy_poll: bool, dedicated: bool) {
     if !privileged(test) {
         return;
     }
@@ -245,14 +268,31 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
         cpus: Some(format!("{},{}", cpus[0], cpus[1]).parse().expect("CPU list")),
         attach: AttachMode::Native,
         busy_poll,
+        netstack_cpus: if dedicated {
+            vec![NetstackCpu {
+                netstack: "vmotion".into(),
+                cpu: cpus[1],
+            }]
+        } else {
+            Vec::new()
+        },
         ..EngineConfig::new(topology.host.clone())
     };
     let engine = Engine::start(Arc::clone(&model), &config).expect("start the engine");
+    let vmotion = model
+        .netstacks
+        .iter()
+        .position(|n| n.key.to_string() == "vmotion")
+        .expect("the vmotion netstack");
+    if dedicated {
+        assert_eq!(engine.info().dedicated, [(vmotion, cpus[1])]);
+    }
     assert_eq!(engine.info().attach, AttachMode::Native);
     assert!(topology.has_xdp_program(), "program attached");
     // The workers have allocated what they need before their loop; from here on they must not allocate.
     std::thread::sleep(Duration::from_millis(50));
-    assert!(watch_workers() >= 2, "worker threads found");
+    // Tests run in parallel in this process: the other tests' workers are watched too.
+    assert!(watch_workers() >= 2 + usize::from(dedicated), "worker threads found");
     let allocations_before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
 
     let senders: Vec<Frames> = (0..2).map(|s| Frames::new(&model, s)).collect();
@@ -307,6 +347,39 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
     assert_eq!(summary.report.cells, expected.cells, "per vmk, service and verdict");
     assert_eq!(summary.report.totals.delivered, 6 * per_kind);
     assert_eq!(summary.report.totals.dropped, per_kind, "vMotion to the management vmk");
+
+    // Who served what: with a dedicated worker, it judged exactly the vmotion netstack's frames (those to
+    // vmk1) on both queues, and the queue workers everything else.
+    let to_vmotion = 3 * per_kind;
+    for worker in &summary.workers {
+        println!("worker {worker:?}");
+    }
+    let frames_of = |prefix: &str| -> u64 {
+        summary
+            .workers
+            .iter()
+            .filter(|w| w.name.starts_with(prefix))
+            .map(|w| w.frames)
+            .sum()
+    };
+    if dedicated {
+        let own: Vec<_> = summary
+            .workers
+            .iter()
+            .filter(|w| w.name.starts_with("vmknet-n"))
+            .collect();
+        assert_eq!(own.len(), 1);
+        assert_eq!(own[0].cpu, cpus[1]);
+        assert_eq!(own[0].rings, [(0, vmotion), (1, vmotion)]);
+        assert_eq!(own[0].frames, to_vmotion, "the vMotion frames, on the dedicated worker");
+        assert_eq!(
+            frames_of("vmknet-q"),
+            n_ours as u64 - to_vmotion,
+            "the others, on the queue workers"
+        );
+    } else {
+        assert_eq!(frames_of("vmknet-q"), n_ours as u64);
+    }
 
     // Queue locality: each queue received exactly its sender's vmk frames, whole, and lost none.
     for (queue, frames) in summary.queues.iter().zip(&senders) {
@@ -419,6 +492,10 @@ fn run_command_reports_and_detaches_on_sigint() {
         out.contains("frames in: 0") && out.contains("conservation: ok"),
         "final report: {out}"
     );
+    assert!(
+        out.contains("UMEM: 4096 frames") && out.contains("leaked 0") && out.contains("worker vmknet-q1"),
+        "UMEM books and workers: {out}"
+    );
     assert!(!topology.has_xdp_program(), "no program left on the interface");
 }
 
@@ -440,6 +517,16 @@ fn run_command_refuses_a_missing_interface_and_zero_copy_on_veth() {
     assert!(err.contains("`vmknet-nonesuch` not found"), "{err}");
 
     let topology = Topology::create("fpz", 2).expect("create the veth pair");
+    let (code, err) = vmknet(&[
+        "--iface",
+        &topology.host,
+        "--netstack-cpu",
+        "nonesuch=0",
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("netstack `nonesuch`") && err.contains("vmotion"), "{err}");
     let (code, err) = vmknet(&["--iface", &topology.host, "--zero-copy", "--duration", "1"]);
     assert_eq!(code, Some(2));
     assert!(

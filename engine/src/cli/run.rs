@@ -304,5 +304,19 @@ fn final_text(summary: &RunSummary, names: &[String]) -> String {
             umem.leaked()
         ));
     }
+    for worker in &summary.workers {
+        let served: Vec<String> = worker
+            .rings
+            .iter()
+            .map(|&(queue, netstack)| format!("q{queue}/{}", names.get(netstack).map_or("?", String::as_str)))
+            .collect();
+        out.push_str(&format!(
+            "worker {} (CPU {}): {} frames judged; rings {}\n",
+            worker.name,
+            worker.cpu,
+            worker.frames,
+            served.join(" ")
+        ));
+    }
     out
 }

@@ -167,6 +167,7 @@ impl EngineConfig {
 #[derive(Debug)]
 struct WorkerHandle {
     name: String,
+    cpu: usize,
     thread: JoinHandle<WorkerOutput>,
 }
 
@@ -209,6 +210,19 @@ impl QueueSummary {
     }
 }
 
+/// One worker's part of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerSummary {
+    /// Its thread's name: `vmknet-q<queue>` for a queue's worker, `vmknet-n<netstack>` for a netstack's own.
+    pub name: String,
+    /// The CPU it was pinned to.
+    pub cpu: usize,
+    /// The (queue, netstack) rings it served.
+    pub rings: Vec<(u32, usize)>,
+    /// Frames its pipeline judged.
+    pub frames: u64,
+}
+
 /// The result of a run.
 #[derive(Debug)]
 pub struct RunSummary {
@@ -218,6 +232,8 @@ pub struct RunSummary {
     pub counters: Counters,
     /// Per queue.
     pub queues: Vec<QueueSummary>,
+    /// Per worker, queue workers first.
+    pub workers: Vec<WorkerSummary>,
     /// The XDP program's verdict counters at the end.
     pub xdp: XdpCounters,
 }
@@ -364,7 +380,7 @@ impl Engine {
         });
         let workers: Vec<Worker> = queue_workers.into_iter().chain(dedicated_workers).collect();
         for worker in workers {
-            let name = worker.name.clone();
+            let (name, cpu) = (worker.name.clone(), worker.cpu);
             // On error `engine` is dropped: the workers started so far are stopped and the program detached.
             let thread = std::thread::Builder::new()
                 .name(name.clone())
@@ -373,7 +389,7 @@ impl Engine {
                     worker: name.clone(),
                     source,
                 })?;
-            engine.workers.push(WorkerHandle { name, thread });
+            engine.workers.push(WorkerHandle { name, cpu, thread });
         }
         Ok(engine)
     }
@@ -416,12 +432,26 @@ impl Engine {
         self.stop.store(true, Ordering::Relaxed);
         let mut outputs = Vec::with_capacity(self.workers.len());
         let mut first_error = None;
-        for WorkerHandle { name, thread } in std::mem::take(&mut self.workers) {
+        let mut workers = Vec::with_capacity(self.workers.len());
+        for WorkerHandle { name, cpu, thread } in std::mem::take(&mut self.workers) {
             match thread.join() {
                 Ok(mut output) => {
                     if let Some(source) = output.error.take() {
-                        first_error.get_or_insert(RuntimeError::Worker { worker: name, source });
+                        first_error.get_or_insert(RuntimeError::Worker {
+                            worker: name.clone(),
+                            source,
+                        });
                     }
+                    workers.push(WorkerSummary {
+                        name,
+                        cpu,
+                        rings: output
+                            .rings
+                            .iter()
+                            .map(|r| (r.socket.queue(), r.socket.netstack()))
+                            .collect(),
+                        frames: output.pipeline.counters().frames_in().packets,
+                    });
                     outputs.push(output);
                 }
                 Err(_) => {
@@ -442,6 +472,12 @@ impl Engine {
             let stats = output.pipeline.fragment_stats();
             fragments.evicted += stats.evicted;
             fragments.expired += stats.expired;
+        }
+        // Frames the dedicated workers returned after their owner's last round go back now.
+        for owned in outputs.iter_mut().flat_map(|o| &mut o.fills) {
+            if let Some(returns) = &owned.returns {
+                owned.fill.drain_returns(returns);
+            }
         }
         let fills: Vec<&FillRing> = outputs.iter().flat_map(|o| &o.fills).map(|f| &f.fill).collect();
         let rings: Vec<&ServedRing> = outputs.iter().flat_map(|o| &o.rings).collect();
@@ -478,6 +514,7 @@ impl Engine {
             report: Report::new(&self.model, &counters, fragments),
             counters,
             queues,
+            workers,
             xdp,
         })
     }
