@@ -353,26 +353,3 @@ fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<()> {
     }
     Ok(())
 }
-
-/// Until the pipeline's multi-buffer entry point and responders land on main: heads judged as whole frames,
-/// no replies built.
-trait PipelineBridge {
-    fn process_batch_segmented(
-        &mut self,
-        heads: &[&[u8]],
-        wire_lens: &[u32],
-        now_ns: u64,
-        outcomes: &mut [Outcome],
-    ) -> usize;
-    fn build_reply(&self, outcome: &Outcome, buf: &mut [u8], head_len: usize) -> Option<usize>;
-}
-
-impl PipelineBridge for Pipeline {
-    fn process_batch_segmented(&mut self, heads: &[&[u8]], _: &[u32], now_ns: u64, outcomes: &mut [Outcome]) -> usize {
-        self.process_batch(heads, now_ns, outcomes)
-    }
-
-    fn build_reply(&self, _: &Outcome, _: &mut [u8], _: usize) -> Option<usize> {
-        None
-    }
-}
