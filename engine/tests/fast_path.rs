@@ -16,7 +16,12 @@
 //! sleeping in `poll()` and with workers spinning (`--busy-poll`), and checks that the workers allocate
 //! nothing while they serve traffic (a global allocator counts allocations made on their threads).
 //!
-//! A second test runs the `vmknet` binary and stops it with SIGINT: it must print the report, exit 0 and
+//! A second scenario answers from the engine: the switch side's own Linux stack pings an untagged vmk over
+//! IPv4 and IPv6 (small and `-M do -s 8972` jumbo echoes): the kernel there resolves the vmk's address with ARP
+//! and neighbour discovery, and the engine answers both and every echo on the tx ring of the socket the request
+//! came in on (a jumbo reply as a three-buffer chain).
+//!
+//! Another test runs the `vmknet` binary and stops it with SIGINT: it must print the report, exit 0 and
 //! leave no program on the interface.
 //!
 //! Needs root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW); without it each test prints why it skips and passes.
@@ -37,8 +42,9 @@ use vmknet::runtime::{CpuList, Engine, EngineConfig, NetstackCpu, check_capabili
 use vmknet::stats::Report;
 use vmknet::xdp::AttachMode;
 use vmknet_common::XdpVerdict;
-use vmknet_testbed::Topology;
 use vmknet_testbed::sender::send_from_peer;
+use vmknet_testbed::topology::run_command;
+use vmknet_testbed::{Topology, ping::ping, testbed_host_toml};
 
 /// The UMEMs of a two-queue engine with default sizes.
 const UMEM_BYTES: u64 = 2 * 4096 * 4096;
@@ -428,6 +434,94 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool, dedicated: bool) {
         "not ours, to Linux"
     );
     assert_eq!(xdp.frames(), n_sent as u64, "every frame sent is counted once");
+}
+
+/// The testbed host plus an untagged 9000-MTU vmk, which the switch side's Linux stack reaches without VLAN
+/// devices (this kernel has none).
+const UNTAGGED_VMK: &str = r#"
+[[vmk]]
+name = "vmk10"
+netstack = "defaultTcpipStack"
+portgroup = "untagged"
+mac = "00:50:56:6a:a0:10"
+vlan = 0
+mtu = 9000
+ipv4 = "10.100.100.11/24"
+ipv6 = ["fd00:100::11/64"]
+"#;
+
+#[test]
+fn fast_path_answers_arp_nd_and_pings_from_the_switch_side() {
+    let test = "fast_path_answers_arp_nd_and_pings_from_the_switch_side";
+    if !privileged(test) {
+        return;
+    }
+    let toml = format!("{}{UNTAGGED_VMK}", testbed_host_toml());
+    let model = Arc::new(HostModel::from_toml("<test host>", &toml).expect("the test host"));
+    let topology = Topology::create("fpr", 1).expect("create the veth pair");
+    let ns = topology.netns.as_str();
+    let peer = topology.peer.as_str();
+    let ipv6_on = format!("net.ipv6.conf.{peer}.disable_ipv6=0");
+    run_command("ip", &["netns", "exec", ns, "sysctl", "-qw", &ipv6_on]).expect("IPv6 on the peer");
+    run_command("ip", &["-n", ns, "addr", "add", "10.100.100.50/24", "dev", peer]).expect("IPv4 address");
+    run_command(
+        "ip",
+        &["-n", ns, "addr", "add", "fd00:100::50/64", "dev", peer, "nodad"],
+    )
+    .expect("IPv6 address");
+    let config = EngineConfig {
+        queues: Some(1),
+        attach: AttachMode::Native,
+        ..EngineConfig::new(topology.host.clone())
+    };
+    let engine = Engine::start(Arc::clone(&model), &config).expect("start the engine");
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(watch_workers() >= 1, "worker thread found");
+    let allocations_before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
+
+    // (destination, payload, don't fragment): ping, then ping -M do -s 8972 (a 9000-byte IP packet).
+    let pings: [(&str, usize, bool); 4] = [
+        ("10.100.100.11", 56, false),
+        ("10.100.100.11", 8972, true),
+        ("fd00:100::11", 56, false),
+        ("fd00:100::11", 8952, false),
+    ];
+    let answered = topology
+        .spawn_in_netns("pinger", move || {
+            pings
+                .iter()
+                .map(|&(dst, payload, df)| ping(dst.parse().expect("address"), payload, df, Duration::from_secs(3)))
+                .collect::<io::Result<Vec<usize>>>()
+        })
+        .join()
+        .expect("pinger thread")
+        .expect("every ping answered");
+    assert_eq!(answered, [56, 8972, 56, 8952], "each reply echoes its request whole");
+    let neighbours = run_command("ip", &["-n", ns, "neigh", "show", "dev", peer]).expect("ip neigh");
+    println!("{neighbours}");
+    for address in ["10.100.100.11 ", "fd00:100::11 "] {
+        let entry = neighbours.lines().find(|l| l.starts_with(address));
+        assert!(
+            entry.is_some_and(|l| l.contains("lladdr 00:50:56:6a:a0:10")),
+            "{address}resolved to the vmk's MAC by the engine's answer: {neighbours}"
+        );
+    }
+
+    let allocations = WORKER_ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
+    assert_eq!(allocations, 0, "the workers allocated while answering");
+    let summary = engine.finish().expect("stop the engine");
+    println!("{}", summary.report.to_text());
+    let default_stack = &summary.queues[0].netstacks[0];
+    println!("{default_stack:?} {:?}", summary.queues[0].umem);
+    // At least an ARP reply, a neighbour advertisement and four echo replies (the kernel may probe again).
+    assert!(default_stack.replied >= 6, "{default_stack:?}");
+    assert_eq!(default_stack.tx_dropped, 0);
+    assert_eq!(summary.report.totals.replied, default_stack.replied);
+    let umem = summary.umem();
+    // The two jumbo echo replies went out as chains of three buffers.
+    assert!(umem.transmitted >= default_stack.replied + 4, "{umem:?}");
+    assert_eq!(umem.leaked(), 0, "{umem:?}");
+    assert!(summary.report.conservation_holds);
 }
 
 #[test]
