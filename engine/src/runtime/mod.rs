@@ -265,8 +265,8 @@ pub struct Engine {
     workers: Vec<WorkerHandle>,
     /// Per queue served: live counts per netstack (each cell written by the worker serving that ring).
     live: Vec<Arc<[LiveCell]>>,
-    /// Per queue served: frames returned to its fill-ring owner by dedicated workers.
-    returns: Vec<Arc<ReturnQueue>>,
+    /// Per queue served: frames returned to its fill-ring owner by dedicated workers, if there are any.
+    returns: Vec<Option<Arc<ReturnQueue>>>,
     info: StartInfo,
     /// Declared last, so that it is dropped (and the program detached) after `Drop` has joined the workers.
     classifier: Classifier,
@@ -351,25 +351,25 @@ impl Engine {
             let queue = fill.queue();
             let cpu = cpus.for_worker(index);
             let live: Arc<[LiveCell]> = (0..sockets.len()).map(|_| LiveCell::default()).collect();
-            let returns = Arc::new(ReturnQueue::new(config.xsk.frame_count));
+            let returns = (!dedicated.is_empty()).then(|| Arc::new(ReturnQueue::new(config.xsk.frame_count)));
             let mut rings = Vec::with_capacity(sockets.len());
             for socket in sockets {
-                match dedicated
+                let own = dedicated
                     .iter()
-                    .position(|&(netstack, _)| netstack == socket.netstack())
-                {
-                    Some(d) => dedicated_rings[d].push(ServedRing::new(
+                    .position(|&(netstack, _)| netstack == socket.netstack());
+                match (own, &returns) {
+                    (Some(d), Some(returns)) => dedicated_rings[d].push(ServedRing::new(
                         socket,
                         Arc::clone(&live),
-                        Release::Return(Arc::clone(&returns)),
+                        Release::Return(Arc::clone(returns)),
                     )),
-                    None => rings.push(ServedRing::new(socket, Arc::clone(&live), Release::Fill(0))),
+                    _ => rings.push(ServedRing::new(socket, Arc::clone(&live), Release::Fill(0))),
                 }
             }
             engine.info.queues.push((queue, cpu, fill.data_path()));
             let owned = OwnedFill {
                 fill,
-                returns: (!dedicated.is_empty()).then(|| Arc::clone(&returns)),
+                returns: returns.clone(),
             };
             queue_workers.push(new_worker(format!("vmknet-q{queue}"), cpu, vec![owned], rings, &engine));
             engine.live.push(live);
@@ -496,7 +496,8 @@ impl Engine {
                     .filter(|f| f.queue() == queue)
                     .for_each(|f| umem.add(&f.account()));
                 of_queue.iter().for_each(|r| umem.add(&r.socket.account()));
-                umem.held = returns.len() as u64 + of_queue.iter().map(|r| r.held() as u64).sum::<u64>();
+                let returning = returns.as_ref().map_or(0, |r| r.len() as u64);
+                umem.held = returning + of_queue.iter().map(|r| r.held() as u64).sum::<u64>();
                 QueueSummary {
                     queue,
                     cpu,

@@ -304,11 +304,13 @@ fn serve_ring(
     }
     give_back(fills, release, &gather.buffers()[released_to..]);
     gather.next_batch();
-    live[socket.netstack()].record(
-        &outcomes[..n],
-        wire_lens[..n].iter().map(|&l| u64::from(l)).sum(),
-        tx_dropped,
-    );
+    if let Some(cell) = live.get(socket.netstack()) {
+        cell.record(
+            &outcomes[..n],
+            wire_lens[..n].iter().map(|&l| u64::from(l)).sum(),
+            tx_dropped,
+        );
+    }
     taken
 }
 

@@ -9,7 +9,10 @@ use std::os::fd::RawFd;
 use crossbeam::queue::ArrayQueue;
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, Umem};
 
-use super::{DRAIN, DataPath};
+use super::DataPath;
+
+/// Descriptors taken from the completion ring or a return queue per pass.
+const DRAIN: usize = 256;
 
 /// The books of one queue's UMEM, in buffers (chunks): what left the kernel's rings and what went back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -284,9 +284,6 @@ pub fn open_queue(
     Ok((fill, sockets))
 }
 
-/// Frames a [`FrameDesc`] batch buffer holds when draining a ring in one go.
-const DRAIN: usize = 256;
-
 /// Reads `XDP_OPTIONS` of a bound socket: whether it runs zero-copy.
 fn data_path(fd: RawFd) -> std::io::Result<DataPath> {
     let mut options = libc::xdp_options { flags: 0 };
@@ -335,9 +332,13 @@ fn bind_hint(err: &(dyn std::error::Error + 'static), mode: BindMode) -> &'stati
     }
     match errno {
         Some(libc::EOPNOTSUPP) if mode == BindMode::ZeroCopy => {
-            "; the driver has no zero-copy AF_XDP (veth and generic XDP never do): run without --zero-copy"
+            "; the driver has no zero-copy AF_XDP with multi-buffer (veth and generic XDP never do): run without \
+             --zero-copy"
         }
-        Some(libc::EINVAL) => "; the queue may not exist: check `ethtool -l <if>` or the veth's numrxqueues",
+        Some(libc::EINVAL) => {
+            "; the queue may not exist (`ethtool -l <if>`, or the veth's numrxqueues), or the kernel is older than \
+             6.6 and has no multi-buffer AF_XDP (XDP_USE_SG)"
+        }
         Some(libc::EBUSY) => "; another AF_XDP socket or UMEM already holds this queue",
         Some(libc::EPERM) => "; run as root or grant CAP_NET_RAW and CAP_NET_ADMIN",
         _ => "",
