@@ -286,7 +286,7 @@ fn final_text(summary: &RunSummary, names: &[String]) -> String {
         let mut lost = SocketStats::default();
         queue.sockets.iter().for_each(|stats| lost.add(stats));
         out.push_str(&format!(
-            "; lost in the kernel: {} (rx ring full {}, fill ring empty {}, other, e.g. too long, {})\n",
+            "; lost in the kernel: {} (rx ring full {}, fill ring empty {}, other {})\n",
             lost.lost(),
             lost.rx_ring_full,
             lost.rx_fill_ring_empty,
