@@ -530,11 +530,14 @@ fn run_command_reports_and_detaches_on_sigint() {
         return;
     }
     let topology = Topology::create("fpc", 2).expect("create the veth pair");
+    let vmotion_cpu = format!("vmotion={}", CpuList::allowed().for_worker(0));
     let mut child = Command::new(env!("CARGO_BIN_EXE_vmknet"))
         .args([
             "run",
             "--iface",
             &topology.host,
+            "--netstack-cpu",
+            &vmotion_cpu,
             "--interval",
             "0.2",
             "--duration",
@@ -557,7 +560,7 @@ fn run_command_reports_and_detaches_on_sigint() {
     let mut child = Reap(child);
     let mut log = String::new();
     let mut lines = BufReader::new(stderr).lines();
-    while !log.contains("queue 1:") {
+    while !log.contains("netstack vmotion:") {
         let line = lines
             .next()
             .unwrap_or_else(|| panic!("vmknet run ended early: {log}"))
@@ -565,7 +568,11 @@ fn run_command_reports_and_detaches_on_sigint() {
         log.push_str(&line);
         log.push('\n');
     }
-    assert!(log.contains("native XDP mode") && log.contains("copy mode"), "{log}");
+    assert!(
+        log.contains("native XDP mode") && log.contains("copy mode") && log.contains("queue 1:"),
+        "{log}"
+    );
+    assert!(log.contains("netstack vmotion: worker of its own"), "{log}");
     assert!(topology.has_xdp_program(), "program attached while running");
     std::thread::sleep(Duration::from_millis(500));
     // Safety: kill(2) on the child's pid, which is still ours to signal (it has not been waited for).
@@ -587,7 +594,10 @@ fn run_command_reports_and_detaches_on_sigint() {
         "final report: {out}"
     );
     assert!(
-        out.contains("UMEM: 4096 frames") && out.contains("leaked 0") && out.contains("worker vmknet-q1"),
+        out.contains("UMEM: 4096 frames")
+            && out.contains("leaked 0")
+            && out.contains("worker vmknet-q1")
+            && out.contains("rings q0/vmotion q1/vmotion"),
         "UMEM books and workers: {out}"
     );
     assert!(!topology.has_xdp_program(), "no program left on the interface");
