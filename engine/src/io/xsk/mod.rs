@@ -37,9 +37,8 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, RawFd};
 
-use xsk_rs::Socket;
-use xsk_rs::Umem;
 use xsk_rs::config::{BindFlags, FrameSize, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
+use xsk_rs::{Socket, Umem};
 
 /// Bytes per UMEM frame (chunk).
 pub const FRAME_SIZE: u32 = 4096;
