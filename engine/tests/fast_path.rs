@@ -19,7 +19,8 @@
 //! A second scenario answers from the engine: the switch side's own Linux stack pings an untagged vmk over
 //! IPv4 and IPv6 (small and `-M do -s 8972` jumbo echoes): the kernel there resolves the vmk's address with ARP
 //! and neighbour discovery, and the engine answers both and every echo on the tx ring of the socket the request
-//! came in on (a jumbo reply as a three-buffer chain).
+//! came in on (a jumbo reply as a three-buffer chain). It runs twice: with the queue's worker answering, and
+//! with the vmk's netstack on a worker of its own (frames and completed replies return to the queue worker).
 //!
 //! Another test runs the `vmknet` binary and stops it with SIGINT: it must print the report, exit 0 and
 //! leave no program on the interface.
@@ -452,13 +453,23 @@ ipv6 = ["fd00:100::11/64"]
 
 #[test]
 fn fast_path_answers_arp_nd_and_pings_from_the_switch_side() {
-    let test = "fast_path_answers_arp_nd_and_pings_from_the_switch_side";
+    answers_scenario("fast_path_answers_arp_nd_and_pings_from_the_switch_side", 'r', false);
+}
+
+#[test]
+fn fast_path_answers_from_a_dedicated_netstack_worker() {
+    answers_scenario("fast_path_answers_from_a_dedicated_netstack_worker", 's', true);
+}
+
+/// The answering scenario of the module docs; with `dedicated`, the vmk's netstack (the default stack) has a
+/// worker of its own, whose frames and completed replies go back through the queue worker's fill ring.
+fn answers_scenario(test: &str, tag: char, dedicated: bool) {
     if !privileged(test) {
         return;
     }
     let toml = format!("{}{UNTAGGED_VMK}", testbed_host_toml());
     let model = Arc::new(HostModel::from_toml("<test host>", &toml).expect("the test host"));
-    let topology = Topology::create("fpr", 1).expect("create the veth pair");
+    let topology = Topology::create(&format!("fp{tag}"), 1).expect("create the veth pair");
     let ns = topology.netns.as_str();
     let peer = topology.peer.as_str();
     let ipv6_on = format!("net.ipv6.conf.{peer}.disable_ipv6=0");
@@ -469,14 +480,23 @@ fn fast_path_answers_arp_nd_and_pings_from_the_switch_side() {
         &["-n", ns, "addr", "add", "fd00:100::50/64", "dev", peer, "nodad"],
     )
     .expect("IPv6 address");
+    let dedicated_cpu = CpuList::allowed().for_worker(1);
     let config = EngineConfig {
         queues: Some(1),
         attach: AttachMode::Native,
+        netstack_cpus: if dedicated {
+            vec![NetstackCpu {
+                netstack: "defaultTcpipStack".into(),
+                cpu: dedicated_cpu,
+            }]
+        } else {
+            Vec::new()
+        },
         ..EngineConfig::new(topology.host.clone())
     };
     let engine = Engine::start(Arc::clone(&model), &config).expect("start the engine");
     std::thread::sleep(Duration::from_millis(50));
-    assert!(watch_workers() >= 1, "worker thread found");
+    assert!(watch_workers() > usize::from(dedicated), "worker threads found");
     let allocations_before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
 
     // (destination, payload, don't fragment): ping, then ping -M do -s 8972 (a 9000-byte IP packet).
@@ -522,6 +542,14 @@ fn fast_path_answers_arp_nd_and_pings_from_the_switch_side() {
     assert!(umem.transmitted >= default_stack.replied + 4, "{umem:?}");
     assert_eq!(umem.leaked(), 0, "{umem:?}");
     assert!(summary.report.conservation_holds);
+    // Who answered: the default stack's own worker when it has one, the queue's worker otherwise.
+    let frames_of = |name: &str| summary.workers.iter().find(|w| w.name == name).map(|w| w.frames);
+    if dedicated {
+        assert_eq!(frames_of("vmknet-n0"), Some(default_stack.rx), "{:?}", summary.workers);
+        assert_eq!(frames_of("vmknet-q0"), Some(0), "{:?}", summary.workers);
+    } else {
+        assert_eq!(frames_of("vmknet-q0"), Some(default_stack.rx), "{:?}", summary.workers);
+    }
 }
 
 #[test]
