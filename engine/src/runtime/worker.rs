@@ -50,7 +50,7 @@ pub(super) struct LiveCell {
     tx_dropped: AtomicU64,
 }
 
-/// A reading of [`LiveCell`]s.
+/// A reading of the live counts of a (queue, netstack) ring, or a sum of such readings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveCounts {
     /// Frames received from the netstack's rings.
