@@ -102,6 +102,14 @@ pub enum RuntimeError {
     /// A netstack given two dedicated workers.
     #[error("netstack `{0}` is given a CPU of its own twice")]
     NetstackCpuTwice(String),
+    /// The doorbell of a queue's return queue could not be made.
+    #[error("creating the return queue of queue {queue} (an eventfd) failed: {source}")]
+    ReturnQueue {
+        /// The rx queue.
+        queue: u32,
+        /// The errno.
+        source: io::Error,
+    },
     /// A worker thread could not be started.
     #[error("starting worker {worker} failed: {source}")]
     Spawn {
@@ -351,7 +359,13 @@ impl Engine {
             let queue = fill.queue();
             let cpu = cpus.for_worker(index);
             let live: Arc<[LiveCell]> = (0..sockets.len()).map(|_| LiveCell::default()).collect();
-            let returns = (!dedicated.is_empty()).then(|| Arc::new(ReturnQueue::new(config.xsk.frame_count)));
+            let returns = if dedicated.is_empty() {
+                None
+            } else {
+                let queue = ReturnQueue::new(config.xsk.frame_count)
+                    .map_err(|source| RuntimeError::ReturnQueue { queue, source })?;
+                Some(Arc::new(queue))
+            };
             let mut rings = Vec::with_capacity(sockets.len());
             for socket in sockets {
                 let own = dedicated

@@ -5,7 +5,8 @@
 //! By default a worker serves every netstack ring of one rx queue and owns that queue's fill ring; a netstack
 //! with a worker of its own (`--netstack-cpu`) is served by that worker on every queue, and the frames it is
 //! done with go back to each queue's fill-ring owner through a lock-free [`ReturnQueue`], which the owner
-//! drains into the fill ring every round along with the completion ring.
+//! drains into the fill ring every round along with the completion ring (an idle owner is woken by the
+//! queue's doorbell).
 //!
 //! Per round and ring, a [`Gather`] takes buffers until [`BATCH`] frames are whole (a jumbo frame is a chain
 //! of buffers; the budget counts frames) or the ring is empty, so a flooded netstack cannot starve the others.
@@ -32,10 +33,6 @@ pub const BATCH: usize = 64;
 
 /// How long an idle worker sleeps in `poll()` before it looks at the stop flag again.
 const POLL_TIMEOUT_MS: i32 = 100;
-
-/// How long an idle fill-ring owner sleeps when other workers return frames to it: their frames and the
-/// completions of their replies wait at most this long.
-const RETURN_POLL_TIMEOUT_MS: i32 = 1;
 
 /// Live counts of one (queue, netstack) ring: written by the worker serving it once per batch, read by the
 /// control thread. Each cell has a cache line of its own.
@@ -198,20 +195,20 @@ impl Worker {
     }
 
     fn serve(&mut self) -> io::Result<()> {
-        let mut pollfds: Vec<libc::pollfd> = self
-            .rings
-            .iter()
-            .map(|ring| libc::pollfd {
-                fd: ring.socket.raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        let timeout = if self.fills.iter().any(|f| f.returns.is_some()) {
-            RETURN_POLL_TIMEOUT_MS
-        } else {
-            POLL_TIMEOUT_MS
+        // The rings, then the doorbells of the return queues of the fill rings this worker owns.
+        let pollin = |fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
         };
+        let mut pollfds: Vec<libc::pollfd> = self.rings.iter().map(|ring| pollin(ring.socket.raw_fd())).collect();
+        let bells = pollfds.len();
+        pollfds.extend(
+            self.fills
+                .iter()
+                .filter_map(|f| f.returns.as_ref())
+                .map(|r| pollin(r.bell())),
+        );
         let mut outcomes = [Outcome {
             vmk: None,
             verdict: Verdict::Passed,
@@ -232,8 +229,7 @@ impl Worker {
                 tx_pending |= ring.socket.tx_pending();
             }
             if work == 0 && !tx_pending && !self.busy_poll {
-                // Sleeping in poll() also wakes the driver up when the fill ring asks for it.
-                poll(&mut pollfds, timeout)?;
+                self.sleep(&mut pollfds[..], bells)?;
             } else if let Some(fd) = self
                 .fills
                 .iter()
@@ -244,6 +240,27 @@ impl Worker {
             } else if work == 0 {
                 std::hint::spin_loop();
             }
+        }
+        Ok(())
+    }
+}
+
+impl Worker {
+    /// Sleeps in `poll()` until a ring has frames, a returning worker rings a bell or the timeout passes;
+    /// `pollfds[bells..]` are the doorbells of this worker's return queues, in order. Does not sleep when
+    /// returned frames wait. Sleeping in poll() also wakes the driver up when the fill ring asks for it.
+    fn sleep(&self, pollfds: &mut [libc::pollfd], bells: usize) -> io::Result<()> {
+        let returns = || self.fills.iter().filter_map(|f| f.returns.as_deref());
+        // Every queue is told, so that each rings if it gets frames; sleeping only if none has any yet.
+        let mut may_sleep = true;
+        for queue in returns() {
+            may_sleep &= queue.prepare_sleep();
+        }
+        if may_sleep {
+            poll(pollfds, POLL_TIMEOUT_MS)?;
+        }
+        for (queue, pollfd) in returns().zip(&pollfds[bells..]) {
+            queue.woke(may_sleep && pollfd.revents & libc::POLLIN != 0);
         }
         Ok(())
     }

@@ -6,10 +6,9 @@
 
 use std::os::fd::RawFd;
 
-use crossbeam::queue::ArrayQueue;
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, Umem};
 
-use super::DataPath;
+use super::{DataPath, ReturnQueue};
 
 /// Descriptors taken from the completion ring or a return queue per pass.
 const DRAIN: usize = 256;
@@ -56,35 +55,6 @@ impl UmemAccount {
         i128::from(self.frames) + i128::from(self.recycled) + i128::from(self.transmitted)
             - i128::from(self.received)
             - i128::from(self.completed)
-    }
-}
-
-/// Frames on their way back to a queue's fill-ring owner from a worker that does not own the fill ring.
-/// Lock-free (crossbeam's bounded MPMC queue) and as large as the UMEM, so a push can never find it full.
-#[derive(Debug)]
-pub struct ReturnQueue(ArrayQueue<FrameDesc>);
-
-impl ReturnQueue {
-    /// A queue for a UMEM of `frames` frames.
-    pub fn new(frames: u32) -> Self {
-        Self(ArrayQueue::new(frames.max(1) as usize))
-    }
-
-    /// Queues `descs` for the owner; returns how many did not fit (never more than zero: the queue holds every
-    /// frame of the UMEM, and a frame is only ever in one place).
-    #[inline]
-    pub fn push_all(&self, descs: &[FrameDesc]) -> usize {
-        descs.iter().filter(|desc| self.0.push(**desc).is_err()).count()
-    }
-
-    /// Frames waiting in the queue.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether no frame is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -177,7 +147,7 @@ impl FillRing {
         loop {
             let mut n = 0;
             while n < self.scratch.len() {
-                match returns.0.pop() {
+                match returns.pop() {
                     Some(desc) => self.scratch[n] = desc,
                     None => break,
                 }

@@ -28,9 +28,11 @@
 //! `XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD` and registered in the classifier's XSKMAP by the caller.
 
 mod fill;
+mod returns;
 mod socket;
 
-pub use fill::{FillRing, ReturnQueue, UmemAccount};
+pub use fill::{FillRing, UmemAccount};
+pub use returns::ReturnQueue;
 pub use socket::NetstackSocket;
 
 use std::fmt;
