@@ -1,4 +1,7 @@
-//! The `vmknet` command line: parsing (clap) and one module per subcommand.
+//! The `vmknet` command: parsing (clap) and one module per subcommand.
+//!
+//! A package of its own (`vmknet-cli`) rather than the engine crate's binary, so that subcommands can use the
+//! testbed (`vmknet-testbed`), which itself depends on the engine library.
 //!
 //! Subcommands print human-readable text by default and JSON with `--format json`. Exit status: 0 on
 //! success, 1 when the input is refused (an invalid host file, say), 2 on usage or I/O errors.
@@ -13,12 +16,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::model::{EMBEDDED_DEFAULT, HostModel, LoadError};
+use vmknet::model::{EMBEDDED_DEFAULT, HostModel, LoadError};
 
 /// VMware ESXi's VMkernel networking layer on a Linux NIC.
 #[derive(Debug, Parser)]
 #[command(name = "vmknet", version, about, long_about = None)]
-pub struct Cli {
+struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -85,14 +88,8 @@ pub(crate) fn emit(text: impl std::fmt::Display) {
     let _ = write!(std::io::stdout().lock(), "{text}");
 }
 
-/// Runs the command line of this process.
-pub fn main() -> ExitCode {
-    run(Cli::parse())
-}
-
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {
+fn main() -> ExitCode {
+    match Cli::parse().command {
         Command::Check(args) => check::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Replay(args) => replay::run(&args),

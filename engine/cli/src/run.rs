@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 
 use super::{ConfigArg, emit};
-use crate::io::xsk::{BindMode, DEFAULT_FRAME_COUNT, SocketStats, XskConfig};
-use crate::runtime::{CpuList, Engine, EngineConfig, LiveCounts, RunSummary, check_capabilities};
-use crate::xdp::AttachMode;
+use vmknet::io::xsk::{BindMode, DEFAULT_FRAME_COUNT, SocketStats, XskConfig};
+use vmknet::runtime::{CpuList, Engine, EngineConfig, LiveCounts, RunSummary, check_capabilities};
+use vmknet::xdp::AttachMode;
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
