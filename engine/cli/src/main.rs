@@ -7,6 +7,7 @@
 //! success, 1 when the input is refused (an invalid host file, say), 2 on usage or I/O errors.
 
 mod check;
+mod demo;
 mod replay;
 mod run;
 mod show;
@@ -37,6 +38,10 @@ enum Command {
     /// Run the AF_XDP fast path on an interface until SIGINT/SIGTERM or --duration; print a summary per interval
     /// and the report on exit.
     Run(run::RunArgs),
+    /// The embedded default end to end (root): a veth pair in a network namespace, the engine attached, the
+    /// vSphere mix and every bad case sent through XDP + AF_XDP, the report and the accounting against the
+    /// labels; everything removed on exit.
+    Demo(demo::DemoArgs),
     /// Print configuration files.
     Config {
         #[command(subcommand)]
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
         Command::Show(args) => show::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Config {
             what: ConfigCommand::Default,
         } => {
