@@ -51,6 +51,10 @@ pub const XDP_HEADROOM: u32 = 256;
 /// Packet bytes one buffer (chunk) holds; longer frames arrive as chains.
 pub const BUFFER_LEN: u32 = FRAME_SIZE - XDP_HEADROOM;
 
+/// The longest frame the sockets take whole: 64 KiB, as a chain of up to 18 buffers. No link's MTU comes near
+/// it (a vmk's is 9000 at most); the kernel's multi-buffer XDP frames stop short of it too.
+pub const MAX_FRAME_LEN: usize = 64 * 1024;
+
 /// Default UMEM frames per queue.
 pub const DEFAULT_FRAME_COUNT: u32 = 4096;
 
@@ -110,6 +114,11 @@ impl XskConfig {
     /// Bytes of UMEM one queue pins.
     pub fn umem_bytes(&self) -> u64 {
         u64::from(self.frame_count) * u64::from(FRAME_SIZE)
+    }
+
+    /// The longest frame the sockets receive whole ([`MAX_FRAME_LEN`]: multi-buffer chains).
+    pub fn max_frame_len(&self) -> usize {
+        MAX_FRAME_LEN
     }
 }
 
