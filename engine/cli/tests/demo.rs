@@ -19,25 +19,29 @@ use vmknet_testbed::{DEFAULT_SEED, vsphere_mix};
 
 const CAP_SYS_ADMIN: u32 = 21;
 
-/// Whether the demo can run here; prints why not.
+/// What the demo would miss here, if anything.
+fn missing() -> Option<String> {
+    if let Err(err) = check_capabilities(2 * XskConfig::default().umem_bytes()) {
+        return Some(err.to_string());
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    (effective & (1 << CAP_SYS_ADMIN) == 0).then(|| "missing CAP_SYS_ADMIN (network namespaces)".to_owned())
+}
+
+/// Whether the demo can run here; prints why the test skips when not.
 fn privileged(test: &str) -> bool {
-    let why = match check_capabilities(2 * XskConfig::default().umem_bytes()) {
-        Err(err) => err.to_string(),
-        Ok(()) => {
-            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-            let effective = status
-                .lines()
-                .find_map(|line| line.strip_prefix("CapEff:"))
-                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-                .unwrap_or(0);
-            if effective & (1 << CAP_SYS_ADMIN) != 0 {
-                return true;
-            }
-            "missing CAP_SYS_ADMIN (network namespaces)".to_owned()
+    match missing() {
+        None => true,
+        Some(why) => {
+            println!("skipping {test}: {why}");
+            false
         }
-    };
-    println!("skipping {test}: {why}");
-    false
+    }
 }
 
 fn demo(args: &[&str]) -> (Output, String) {
@@ -226,4 +230,29 @@ fn demo_interrupted_by_sigint_removes_everything() {
     assert!(err.contains("interrupted; everything it created is removed"), "{err}");
     let (netns, host) = topology_names(&seen);
     assert_nothing_left(&netns, &host);
+}
+
+#[test]
+fn demo_without_cap_sys_admin_says_what_is_missing_and_creates_nothing() {
+    // As root, drop CAP_SYS_ADMIN from the child's bounding set (setpriv, util-linux); otherwise the test
+    // process already lacks it.
+    let mut command = if missing().is_none() {
+        let mut c = Command::new("setpriv");
+        c.args(["--bounding-set=-sys_admin", env!("CARGO_BIN_EXE_vmknet")]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_vmknet"))
+    };
+    let out = command.arg("demo").output().expect("run vmknet demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("vmknet demo: cannot run:\n") && stderr.contains("missing CAP_SYS_ADMIN"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing runs: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
