@@ -67,8 +67,8 @@ impl From<String> for DemoError {
 }
 
 pub(crate) fn run(args: &DemoArgs) -> ExitCode {
-    // Before anything is created, so a signal at any point ends in the normal teardown.
-    // The number of the signal caught, 0 until then.
+    // Before anything is created, so a signal at any point ends in the normal teardown. `stop` holds the
+    // number of the signal caught, 0 until then.
     let stop = Arc::new(AtomicUsize::new(0));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(err) = signal_hook::flag::register_usize(signal, Arc::clone(&stop), signal as usize) {
@@ -117,10 +117,9 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
 }
 
 /// Creates the topology and runs the phases on it; returns the topology as JSON (it is gone by then) and
-/// each phase's outcome. Text output of each phase is emitted as soon as the phase ends.
-/// `stop` is the number of the signal caught, 0 until one is.
+/// each phase's outcome. Each phase's text goes to `progress` as soon as the phase ends. `stop` is the number
+/// of the signal caught, 0 until one is.
 fn demo(rounds: u32, stop: &AtomicUsize, progress: &dyn Fn(String)) -> Result<(Value, Vec<Outcome>), DemoError> {
-    // SIGINT or SIGTERM: 2 or 15.
     let interrupted = || DemoError::Interrupted(stop.load(Ordering::Relaxed) as u8);
     let default = Arc::new(HostModel::embedded_default());
     let testbed = Arc::new(testbed_host());
