@@ -22,6 +22,8 @@ mod field {
 }
 /// Length of a neighbour solicitation or advertisement without options.
 pub const NEIGHBOR_LEN: usize = field::OPTIONS;
+/// Length of a neighbour advertisement carrying its target link-layer address option.
+pub const ADVERTISEMENT_LEN: usize = NEIGHBOR_LEN + OPT_UNIT;
 /// Type of an echo request.
 pub const ECHO_REQUEST: u8 = 128;
 /// Type of an echo reply.
@@ -181,6 +183,24 @@ impl<T: AsRef<[u8]>> NeighborMessage<T> {
     fn options_bytes(&self) -> &[u8] {
         let buf = self.buffer.as_ref();
         slice(buf, field::OPTIONS, buf.len())
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> NeighborMessage<T> {
+    /// Writes a neighbour advertisement for `target` at `mac` (override set, solicited as told) with its
+    /// target link-layer address option, and returns its length ([`ADVERTISEMENT_LEN`]); nothing is written
+    /// when the buffer is shorter. The checksum is left zero: fill it with [`Icmpv6Packet::fill_checksum`]
+    /// once the addresses are known.
+    #[inline]
+    pub fn emit_advertisement(&mut self, target: Ipv6Addr, solicited: bool, mac: [u8; 6]) -> Option<usize> {
+        let buf = self.buffer.as_mut().get_mut(..ADVERTISEMENT_LEN)?;
+        let flags = FLAG_OVERRIDE | if solicited { FLAG_SOLICITED } else { 0 };
+        write(buf, field::TYPE, [NEIGHBOR_ADVERTISEMENT, 0, 0, 0]);
+        write(buf, field::NEIGHBOR_FLAGS, [flags, 0, 0, 0]);
+        write(buf, field::TARGET_ADDR, target.octets());
+        write(buf, field::OPTIONS, [OPT_TARGET_LINK_ADDR, 1]);
+        write(buf, field::OPTIONS + 2, mac);
+        Some(ADVERTISEMENT_LEN)
     }
 }
 
