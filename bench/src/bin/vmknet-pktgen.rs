@@ -453,3 +453,37 @@ fn port_range(text: &str) -> Result<PortRange, PktgenError> {
         count: u32::from(count) + 1,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_ranges_parse_and_bad_ones_are_refused() {
+        let v4 = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let range = ip_range(Some("10.0.0.1-10.0.0.4"), v4).unwrap();
+        assert_eq!((range.first, range.count), (v4, 4));
+        assert_eq!(ip_range(None, v4).unwrap().count, 1);
+        assert_eq!(ip_range(Some("fd00::1-fd00::1:5"), v4).unwrap().count, 0x1_0005);
+        for bad in [
+            "10.0.0.4-10.0.0.1",
+            "10.0.0.1-fd00::1",
+            "fd00::1-fd01::1",
+            "10.0.0",
+            "0.0.0.0-255.255.255.255",
+        ] {
+            assert!(ip_range(Some(bad), v4).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn port_ranges_parse_and_bad_ones_are_refused() {
+        let range = port_range("5000-5009").unwrap();
+        assert_eq!((range.first, range.count), (5000, 10));
+        assert_eq!(port_range("0-65535").unwrap().count, 65536);
+        assert_eq!(port_range("9").unwrap().count, 1);
+        for bad in ["65535-1", "70000", "a-b", "1-"] {
+            assert!(port_range(bad).is_err(), "{bad}");
+        }
+    }
+}
