@@ -5,17 +5,18 @@
 //! method runs `repeat` = chunk frames per `BPF_PROG_TEST_RUN`, the AF_PACKET method sends `sendmmsg`
 //! batches.
 //!
-//! Unlimited, chunks are long: every live-frame call sets up and tears down a page pool, and the teardown
-//! sleeps (an RCU grace period; 10 to 30 ms per call measured on a busy 2-CPU machine) while the thread
-//! sends nothing. With 65 536 frames per call the generator reached 0.5–0.6× xdp-trafficgen's rate in the
-//! same run; with [`MAX_CHUNK`] (2^20, xdp-trafficgen's own repeat) it is on par. The first call is [`FIRST_CHUNK`] frames; later ones are cut to what the thread's own rate so
-//! far fits before the deadline, so `--duration` is kept to within a call's teardown.
+//! Unlimited, chunks are long: every live-frame call carries a fixed cost of 10 to 30 ms on a busy 2-CPU
+//! machine (its page pool is set up and torn down; perf shows the thread mostly off the CPU meanwhile),
+//! during which the thread sends nothing. With 65 536 frames per call the generator reached 0.5–0.6×
+//! xdp-trafficgen's rate in the same run; with [`MAX_CHUNK`] (2^20, xdp-trafficgen's own repeat) it is on
+//! par. The first call is [`FIRST_CHUNK`] frames; later ones are cut to what the thread's own rate so far fits
+//! before the deadline, so `--duration` is kept to within a call's fixed cost.
 //!
 //! With a rate, each round sends what the schedule `start + sent / rate` owes plus a millisecond's worth,
-//! then sleeps until the schedule reaches the frames sent: the rate holds on average even when the calls'
-//! teardown or a late wake-up delays a round (the next one catches up). Inside a system call frames leave at
-//! full speed: live frames cannot be spaced within a `BPF_PROG_TEST_RUN`, so a rate shapes bursts, not
-//! inter-frame gaps.
+//! then sleeps until the schedule reaches the frames sent: the rate holds on average even when a call's fixed
+//! cost or a late wake-up delays a round (the next one catches up). Inside a system call frames leave at full
+//! speed: live frames cannot be spaced within a `BPF_PROG_TEST_RUN`, so a rate shapes bursts, not inter-frame
+//! gaps.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
