@@ -105,10 +105,13 @@ impl Transmit for PacketTx<'_> {
                 buffers,
             } => {
                 let start = *cursor;
-                for buffer in buffers.iter_mut().take(n) {
-                    // Copies of the template `new` checked against the layout: always long enough.
-                    let _ = rewrite_flow(buffer.as_mut_slice(), config, cursor);
-                    cursor.advance(config);
+                // A single flow is the template the buffers hold already, as in the XDP program.
+                if config.varies() {
+                    for buffer in buffers.iter_mut().take(n) {
+                        // Copies of the template `new` checked against the layout: always long enough.
+                        let _ = rewrite_flow(buffer.as_mut_slice(), config, cursor);
+                        cursor.advance(config);
+                    }
                 }
                 for (iovec, buffer) in self.iovecs.iter_mut().zip(buffers.iter_mut()).take(n) {
                     *iovec = libc::iovec {
