@@ -68,7 +68,8 @@ struct SendArgs {
     /// CPUs to pin the threads to, e.g. `0,1` (overrides --threads).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     cpus: Vec<usize>,
-    /// Frames the kernel builds and flushes per batch (live frames: 1 to 256).
+    /// Frames per kernel batch: built and flushed together (live frames, 1 to 256), or per sendmmsg
+    /// (AF_PACKET, 1 to 64).
     #[arg(short, long, default_value_t = 64)]
     burst: u32,
     /// How frames leave.
@@ -248,6 +249,7 @@ fn flows(args: &FlowsArgs, stop: &AtomicBool) -> Result<(), PktgenError> {
                     template: &template,
                     config: spec.config(target),
                 },
+                send.burst,
             )
         })?,
     };
@@ -290,7 +292,7 @@ fn replay(args: ReplayArgs, stop: &AtomicBool) -> Result<(), PktgenError> {
             run_live(&generator, send, &pace, stop)?
         }
         MethodArg::AfPacket => run(Method::AfPacket, &pace, stop, |_| {
-            PacketTx::new(target, Frames::Replay(&templates.frames))
+            PacketTx::new(target, Frames::Replay(&templates.frames), send.burst)
         })?,
     };
     print_report(&report, &what, send.format);
