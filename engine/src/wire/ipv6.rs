@@ -7,7 +7,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::{ip_proto, read, read_u8, read_u16, read_u32, slice};
+use super::{ip_proto, read, read_u8, read_u16, read_u32, slice, write};
 
 mod field {
     pub(super) const VER_TC_FLOW: usize = 0;
@@ -238,6 +238,45 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Ipv6Packet<&'a T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
+    /// Sets version 6, the traffic class and the flow label (its low 20 bits).
+    #[inline]
+    pub fn set_version_tc_flow(&mut self, traffic_class: u8, flow_label: u32) {
+        let word = (6u32 << 28) | (u32::from(traffic_class) << 20) | (flow_label & 0x000f_ffff);
+        write(self.buffer.as_mut(), field::VER_TC_FLOW, word.to_be_bytes());
+    }
+
+    /// Sets the payload length.
+    #[inline]
+    pub fn set_payload_len(&mut self, payload_len: u16) {
+        write(self.buffer.as_mut(), field::PAYLOAD_LEN, payload_len.to_be_bytes());
+    }
+
+    /// Sets the Next Header of the fixed header.
+    #[inline]
+    pub fn set_next_header(&mut self, next_header: u8) {
+        write(self.buffer.as_mut(), field::NEXT_HEADER, [next_header]);
+    }
+
+    /// Sets the hop limit.
+    #[inline]
+    pub fn set_hop_limit(&mut self, hop_limit: u8) {
+        write(self.buffer.as_mut(), field::HOP_LIMIT, [hop_limit]);
+    }
+
+    /// Sets the source address.
+    #[inline]
+    pub fn set_src_addr(&mut self, addr: Ipv6Addr) {
+        write(self.buffer.as_mut(), field::SRC_ADDR, addr.octets());
+    }
+
+    /// Sets the destination address.
+    #[inline]
+    pub fn set_dst_addr(&mut self, addr: Ipv6Addr) {
+        write(self.buffer.as_mut(), field::DST_ADDR, addr.octets());
+    }
+}
+
 /// Whether `next_header` is an extension header the walk skips.
 #[inline]
 fn is_extension(next_header: u8) -> bool {
@@ -302,6 +341,20 @@ mod tests {
                 payload: &PACKET_BYTES[56..],
             }
         );
+    }
+
+    #[test]
+    fn construct_fixed_header() {
+        let mut bytes = PACKET_BYTES;
+        bytes[..40].fill(0);
+        let mut ip = Ipv6Packet::new_unchecked(&mut bytes[..]);
+        ip.set_version_tc_flow(0xb8, 0xfff1_2345); // bits above the 20-bit flow label are dropped
+        ip.set_payload_len(28);
+        ip.set_next_header(ip_proto::HOP_BY_HOP);
+        ip.set_hop_limit(64);
+        ip.set_src_addr("fd00::1".parse().unwrap());
+        ip.set_dst_addr("fd00::11".parse().unwrap());
+        assert_eq!(bytes, PACKET_BYTES);
     }
 
     #[test]
