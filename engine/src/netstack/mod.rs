@@ -18,12 +18,20 @@
 //! hundred bytes for IPv6, and 92 KiB for a 1024-entry neighbour cache (64-byte entries, 4 queued handles
 //! each): 350-355 KiB per stack of the embedded default host, 1.4 MiB for its four stacks.
 
+pub mod egress;
+pub mod fragment;
+pub mod icmp_error;
+pub mod link;
 pub mod neighbors;
 pub mod routes;
 
 #[cfg(test)]
 mod tests;
 
+pub use egress::{Egress, EgressError, Frames, Origin, Outcome, TooBig, Unresolved};
+pub use fragment::{FragmentError, Fragmenter};
+pub use icmp_error::IcmpErrorRefusal;
+pub use link::Link;
 pub use neighbors::{Enqueue, Lookup, NeighborCache, NeighborConfig, NeighborState, NeighborStats, Update};
 pub use routes::{Ipv4Lpm, Ipv6Lpm, Route, RouteOrigin, RouteTable};
 
@@ -57,6 +65,8 @@ pub struct NetstackTables {
     pub routes: RouteTable,
     /// Its neighbour cache.
     pub neighbors: NeighborCache,
+    /// The identification of the next IPv4 packet this stack originates.
+    ipv4_ident: u16,
 }
 
 impl NetstackTables {
@@ -69,7 +79,15 @@ impl NetstackTables {
             id: netstack.id,
             routes: RouteTable::compile(model, netstack)?,
             neighbors: NeighborCache::new(neighbors)?,
+            ipv4_ident: 0,
         })
+    }
+
+    /// A fresh IPv4 identification for a packet this stack originates (RFC 6864: unique per source,
+    /// destination and protocol while the packet may be in flight; a per-stack counter is).
+    pub fn next_ipv4_ident(&mut self) -> u16 {
+        self.ipv4_ident = self.ipv4_ident.wrapping_add(1);
+        self.ipv4_ident
     }
 
     /// Bytes held by the routing table and the neighbour cache.

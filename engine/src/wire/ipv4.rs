@@ -25,6 +25,12 @@ mod field {
 
 /// Length of a header without options.
 pub const MIN_HEADER_LEN: usize = field::OPTIONS;
+/// Option type: End of Options List (one byte, also the padding).
+pub const OPTION_END: u8 = 0;
+/// Option type: No Operation (one byte).
+pub const OPTION_NOP: u8 = 1;
+/// Option type bit: the option is copied into every fragment (RFC 791 §3.1).
+pub const OPTION_COPIED: u8 = 0x80;
 
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;

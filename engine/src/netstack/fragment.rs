@@ -1,0 +1,228 @@
+//! IPv4 fragmentation at egress (RFC 791 §3.2, RFC 1122 §3.3.5): a packet longer than the egress adapter's
+//! MTU, with DF clear, leaves as fragments that each fit the MTU.
+//!
+//! Every fragment carries the original header with its own total length, flags, offset and checksum. The
+//! offset counts 8-byte units, so every fragment but the last carries a multiple of 8 data bytes. The first
+//! fragment keeps all the options; the later ones only those whose "copied" flag is set (RFC 791: security,
+//! source routes), padded to a 4-byte boundary. A packet that is itself a fragment (being forwarded) is split
+//! at offsets relative to its own offset, and its MF flag stays on its last piece.
+//!
+//! [`Fragmenter`] writes one fragment at a time into a buffer the caller provides: no allocation, no
+//! panic on any input. A DF packet is refused ([`FragmentError::DontFragment`]): the caller answers with
+//! an ICMP "fragmentation needed" ([`super::icmp_error`]) or a local "Message too long".
+
+use crate::wire::Ipv4Packet;
+use crate::wire::ipv4::MIN_HEADER_LEN;
+use crate::wire::{Ipv4Error, ipv4};
+
+/// Options are at most 40 bytes (IHL 15).
+const MAX_OPTIONS: usize = 40;
+
+/// Why a packet cannot be fragmented, or a fragment not written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FragmentError {
+    /// Not a well-formed IPv4 packet.
+    #[error("not an IPv4 packet: {0}")]
+    Malformed(#[from] Ipv4Error),
+    /// DF is set: the packet may not be fragmented.
+    #[error("the packet has DF set and is longer than the MTU {mtu}")]
+    DontFragment {
+        /// The MTU it exceeds.
+        mtu: u16,
+    },
+    /// The MTU leaves no room for 8 data bytes after a fragment's header.
+    #[error("MTU {mtu} is too small to fragment a packet with a {header_len}-byte header")]
+    MtuTooSmall {
+        /// The MTU.
+        mtu: u16,
+        /// The largest fragment header.
+        header_len: usize,
+    },
+    /// The output buffer cannot hold the next fragment.
+    #[error("buffer of {len} bytes cannot hold a {needed}-byte fragment")]
+    BufferTooSmall {
+        /// Bytes the fragment needs.
+        needed: usize,
+        /// Bytes the buffer has.
+        len: usize,
+    },
+}
+
+/// Splits one IPv4 packet into fragments that fit an MTU (see the module doc).
+#[derive(Clone, Debug)]
+pub struct Fragmenter<'p> {
+    packet: &'p [u8],
+    first_header_len: usize,
+    /// Options of the later fragments (the copied ones, padded with End of Options List).
+    later_options: [u8; MAX_OPTIONS],
+    later_options_len: usize,
+    /// The packet's payload (what is split).
+    payload: &'p [u8],
+    /// Payload bytes already written.
+    done: usize,
+    /// The packet's own fragment offset in bytes, and whether more fragments follow it.
+    base_offset: usize,
+    base_more: bool,
+    mtu: usize,
+    /// Every fragment has been written.
+    finished: bool,
+}
+
+impl<'p> Fragmenter<'p> {
+    /// Prepares to split `packet` (one IPv4 packet, header checksum not checked) for `mtu`. A packet that
+    /// fits needs no fragmentation and comes out as one "fragment" equal to itself.
+    ///
+    /// # Errors
+    /// [`FragmentError::Malformed`], [`FragmentError::DontFragment`] for a DF packet longer than `mtu`,
+    /// [`FragmentError::MtuTooSmall`] when a fragment could not carry 8 data bytes.
+    pub fn new(packet: &'p [u8], mtu: u16) -> Result<Self, FragmentError> {
+        let ip = Ipv4Packet::new_checked(packet)?;
+        let total_len = usize::from(ip.total_len());
+        let packet = packet.get(..total_len).unwrap_or(packet);
+        if total_len > usize::from(mtu) && ip.dont_frag() {
+            return Err(FragmentError::DontFragment { mtu });
+        }
+        let first_header_len = ip.header_len();
+        let (later_options, later_options_len) = copied_options(ip.options());
+        let later_header_len = MIN_HEADER_LEN + later_options_len;
+        let largest_header = first_header_len.max(later_header_len);
+        if total_len > usize::from(mtu) && usize::from(mtu) < largest_header + 8 {
+            return Err(FragmentError::MtuTooSmall {
+                mtu,
+                header_len: largest_header,
+            });
+        }
+        Ok(Self {
+            packet,
+            first_header_len,
+            later_options,
+            later_options_len,
+            payload: ip.payload(),
+            done: 0,
+            base_offset: usize::from(ip.frag_offset()),
+            base_more: ip.more_frags(),
+            mtu: usize::from(mtu),
+            finished: false,
+        })
+    }
+
+    /// Whether the packet fits the MTU as it is.
+    pub fn fits(&self) -> bool {
+        self.packet.len() <= self.mtu
+    }
+
+    /// Header length of the next fragment.
+    fn header_len(&self) -> usize {
+        if self.done == 0 {
+            self.first_header_len
+        } else {
+            MIN_HEADER_LEN + self.later_options_len
+        }
+    }
+
+    /// Data bytes of the next fragment: all that is left if it fits, else the most a multiple of 8 allows.
+    fn data_len(&self) -> usize {
+        let left = self.payload.len() - self.done;
+        let room = self.mtu.saturating_sub(self.header_len());
+        if left <= room { left } else { room & !7 }
+    }
+
+    /// Length of the next fragment, or `None` when all were written.
+    pub fn next_len(&self) -> Option<usize> {
+        if self.is_done() {
+            return None;
+        }
+        if self.fits() {
+            return Some(self.packet.len());
+        }
+        Some(self.header_len() + self.data_len())
+    }
+
+    /// Whether every fragment has been written.
+    pub const fn is_done(&self) -> bool {
+        self.finished
+    }
+
+    /// How many fragments remain to be written.
+    pub fn remaining(&self) -> usize {
+        if self.is_done() {
+            return 0;
+        }
+        if self.fits() {
+            return 1;
+        }
+        let left = self.payload.len() - self.done;
+        let first = self.data_len();
+        // At least 8: `new` refused an MTU that leaves less after a later fragment's header.
+        let later = (self.mtu.saturating_sub(MIN_HEADER_LEN + self.later_options_len) & !7).max(8);
+        1 + (left - first).div_ceil(later)
+    }
+
+    /// Writes the next fragment into `out` and returns its length, or `None` when all were written.
+    ///
+    /// # Errors
+    /// [`FragmentError::BufferTooSmall`] (nothing is consumed then: retry with a larger buffer).
+    pub fn write_next(&mut self, out: &mut [u8]) -> Result<Option<usize>, FragmentError> {
+        let Some(needed) = self.next_len() else {
+            return Ok(None);
+        };
+        let Some(out) = out.get_mut(..needed) else {
+            return Err(FragmentError::BufferTooSmall { needed, len: out.len() });
+        };
+        if self.fits() {
+            out.copy_from_slice(self.packet);
+            self.finished = true;
+            return Ok(Some(needed));
+        }
+        let header_len = self.header_len();
+        let data_len = self.data_len();
+        let (header, data) = out.split_at_mut(header_len);
+        if self.done == 0 {
+            header.copy_from_slice(self.packet.get(..header_len).unwrap_or_default());
+        } else {
+            let fixed = self.packet.get(..MIN_HEADER_LEN).unwrap_or_default();
+            let (head, options) = header.split_at_mut(MIN_HEADER_LEN);
+            head.copy_from_slice(fixed);
+            options.copy_from_slice(self.later_options.get(..self.later_options_len).unwrap_or_default());
+        }
+        data.copy_from_slice(self.payload.get(self.done..self.done + data_len).unwrap_or_default());
+        let last = self.done + data_len == self.payload.len();
+        let offset = self.base_offset + self.done;
+        let mut ip = Ipv4Packet::new_unchecked(&mut out[..]);
+        ip.set_version_and_header_len(header_len);
+        // A fragment's total length and offset fit 16 bits: they are bounded by the original's.
+        ip.set_total_len(needed as u16);
+        ip.set_flags_and_frag_offset(false, !last || self.base_more, offset as u16);
+        ip.fill_checksum();
+        self.done += data_len;
+        self.finished = last;
+        Ok(Some(needed))
+    }
+}
+
+/// The options with the "copied" flag set (RFC 791: type bit 7), packed and padded with End of Options List
+/// to a multiple of 4 bytes. A malformed option ends the walk (what follows is not copied).
+fn copied_options(options: &[u8]) -> ([u8; MAX_OPTIONS], usize) {
+    let mut out = [0u8; MAX_OPTIONS];
+    let mut len = 0;
+    let mut rest = options;
+    while let Some(&kind) = rest.first() {
+        let option_len = match kind {
+            ipv4::OPTION_END => break,
+            ipv4::OPTION_NOP => 1,
+            _ => match rest.get(1) {
+                Some(&l) if l >= 2 && usize::from(l) <= rest.len() => usize::from(l),
+                _ => break,
+            },
+        };
+        let (option, tail) = rest.split_at(option_len);
+        if kind & ipv4::OPTION_COPIED != 0
+            && let Some(dst) = out.get_mut(len..len + option_len)
+        {
+            dst.copy_from_slice(option);
+            len += option_len;
+        }
+        rest = tail;
+    }
+    (out, len.next_multiple_of(4).min(MAX_OPTIONS))
+}

@@ -1,0 +1,160 @@
+//! ICMP error messages about a packet too big for the egress MTU: IPv4 "fragmentation needed and DF set"
+//! (type 3 code 4, RFC 792, next-hop MTU per RFC 1191 §4) and ICMPv6 Packet Too Big (type 2, RFC 4443
+//! §3.2). The egress path sends them for forwarded packets; the ingress path can use the same builders.
+//!
+//! Each builder writes a whole IP packet, from one of our addresses back to the invoking packet's source,
+//! into a buffer the caller provides: IPv4 quotes the invoking header and the first 8 bytes of its payload
+//! (RFC 792); ICMPv6 quotes as much of the invoking packet as keeps the error within the IPv6 minimum MTU of
+//! 1280 bytes (RFC 4443 §2.4 c). Checksums are filled: the IPv4 header's, the ICMP one over the message,
+//! the ICMPv6 one with its pseudo-header.
+//!
+//! The rules that keep errors from multiplying are enforced (RFC 1122 §3.2.2, RFC 4443 §2.4 e): no error
+//! about an ICMP error, about a non-first IPv4 fragment, or to a source that is not a unicast address; no
+//! IPv4 error about a broadcast or multicast packet (ICMPv6 Packet Too Big is the documented exception,
+//! RFC 4443 §2.4 e.3, so multicast invoking packets do get one).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::wire::{Icmpv4Packet, Icmpv6Packet, Ipv4Error, Ipv4Packet, Ipv6Error, Ipv6Packet, icmpv4, icmpv6, ip_proto, ipv4, ipv6};
+
+/// TTL / hop limit of the errors we originate.
+pub const HOP_LIMIT: u8 = 64;
+/// The IPv6 minimum MTU (RFC 8200 §5): an ICMPv6 error never exceeds it.
+pub const IPV6_MIN_MTU: usize = 1280;
+/// IPv4 quotes the invoking header and this many bytes of its payload (RFC 792).
+const IPV4_QUOTED_PAYLOAD: usize = 8;
+
+/// Why no error message was built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IcmpErrorRefusal {
+    /// The invoking packet is not a well-formed IPv4 packet.
+    #[error("invoking packet is not IPv4: {0}")]
+    MalformedIpv4(#[from] Ipv4Error),
+    /// The invoking packet is not a well-formed IPv6 packet.
+    #[error("invoking packet is not IPv6: {0}")]
+    MalformedIpv6(#[from] Ipv6Error),
+    /// The invoking packet is itself an ICMP error message.
+    #[error("no ICMP error about an ICMP error")]
+    AboutAnError,
+    /// The invoking packet is an IPv4 fragment other than the first.
+    #[error("no ICMP error about a non-first fragment")]
+    NotFirstFragment,
+    /// The invoking packet's source is not a unicast address, or (IPv4) its destination is not.
+    #[error("no ICMP error about a packet from or (IPv4) to a non-unicast address")]
+    NotUnicast,
+    /// The output buffer is too small.
+    #[error("buffer of {len} bytes cannot hold the {needed}-byte error message")]
+    BufferTooSmall {
+        /// Bytes the message needs.
+        needed: usize,
+        /// Bytes the buffer has.
+        len: usize,
+    },
+}
+
+/// Writes an ICMP "fragmentation needed and DF set" from `src` to the source of `invoking` (an IPv4 packet,
+/// Ethernet padding allowed), carrying `next_hop_mtu`; `ident` is the new packet's IPv4 identification.
+/// Returns the length of the IPv4 packet written at the start of `out`.
+///
+/// # Errors
+/// See [`IcmpErrorRefusal`]; nothing is written then.
+pub fn frag_needed(
+    invoking: &[u8],
+    src: Ipv4Addr,
+    next_hop_mtu: u16,
+    ident: u16,
+    out: &mut [u8],
+) -> Result<usize, IcmpErrorRefusal> {
+    let ip = Ipv4Packet::new_checked(invoking)?;
+    if ip.frag_offset() != 0 {
+        return Err(IcmpErrorRefusal::NotFirstFragment);
+    }
+    if ip.protocol() == ip_proto::ICMP && ip.payload().first().is_some_and(|&t| is_icmpv4_error(t)) {
+        return Err(IcmpErrorRefusal::AboutAnError);
+    }
+    let (from, to) = (ip.src_addr(), ip.dst_addr());
+    if !is_unicast_v4(from) || !is_unicast_v4(to) {
+        return Err(IcmpErrorRefusal::NotUnicast);
+    }
+    let quoted_len = (ip.header_len() + IPV4_QUOTED_PAYLOAD).min(usize::from(ip.total_len()));
+    let quoted = invoking.get(..quoted_len).unwrap_or_default();
+    let icmp_len = icmpv4::HEADER_LEN + quoted_len;
+    let needed = ipv4::MIN_HEADER_LEN + icmp_len;
+    let len = out.len();
+    let out = out.get_mut(..needed).ok_or(IcmpErrorRefusal::BufferTooSmall { needed, len })?;
+    let (header, message) = out.split_at_mut(ipv4::MIN_HEADER_LEN);
+    let mut icmp = Icmpv4Packet::new_unchecked(&mut message[..]);
+    icmp.set_msg_type(icmpv4::DEST_UNREACHABLE);
+    icmp.set_msg_code(icmpv4::CODE_FRAG_NEEDED);
+    icmp.set_rest_of_header(u32::from(next_hop_mtu));
+    icmp.payload_mut().copy_from_slice(quoted);
+    icmp.fill_checksum();
+    let mut reply = Ipv4Packet::new_unchecked(header);
+    reply.set_version_and_header_len(ipv4::MIN_HEADER_LEN);
+    reply.set_dscp_ecn(0, 0);
+    // At most 20 + 8 + 60 + 8 bytes.
+    reply.set_total_len(needed as u16);
+    reply.set_ident(ident);
+    reply.set_flags_and_frag_offset(false, false, 0);
+    reply.set_ttl(HOP_LIMIT);
+    reply.set_protocol(ip_proto::ICMP);
+    reply.set_src_addr(src);
+    reply.set_dst_addr(from);
+    reply.fill_checksum();
+    Ok(needed)
+}
+
+/// Writes an ICMPv6 Packet Too Big from `src` to the source of `invoking` (an IPv6 packet, Ethernet padding
+/// allowed), carrying `mtu` and as much of `invoking` as fits in 1280 bytes. Returns the length of the IPv6
+/// packet written at the start of `out`.
+///
+/// # Errors
+/// See [`IcmpErrorRefusal`]; nothing is written then.
+pub fn packet_too_big(invoking: &[u8], src: Ipv6Addr, mtu: u32, out: &mut [u8]) -> Result<usize, IcmpErrorRefusal> {
+    let ip = Ipv6Packet::new_checked(invoking)?;
+    let about_error = ip.upper_layer().is_ok_and(|upper| {
+        upper.protocol == ip_proto::ICMPV6
+            && upper.fragment.is_none_or(|f| f.offset == 0)
+            && upper.payload.first().is_some_and(|&t| t < icmpv6::ECHO_REQUEST)
+    });
+    if about_error {
+        return Err(IcmpErrorRefusal::AboutAnError);
+    }
+    let from = ip.src_addr();
+    if from.is_unspecified() || from.is_multicast() {
+        return Err(IcmpErrorRefusal::NotUnicast);
+    }
+    let invoking_len = ipv6::HEADER_LEN + usize::from(ip.payload_len());
+    let quoted_len = invoking_len.min(IPV6_MIN_MTU - ipv6::HEADER_LEN - icmpv6::HEADER_LEN);
+    let quoted = invoking.get(..quoted_len).unwrap_or_default();
+    let icmp_len = icmpv6::HEADER_LEN + quoted_len;
+    let needed = ipv6::HEADER_LEN + icmp_len;
+    let len = out.len();
+    let out = out.get_mut(..needed).ok_or(IcmpErrorRefusal::BufferTooSmall { needed, len })?;
+    let (header, message) = out.split_at_mut(ipv6::HEADER_LEN);
+    let mut icmp = Icmpv6Packet::new_unchecked(&mut message[..]);
+    icmp.set_msg_type(icmpv6::PACKET_TOO_BIG);
+    icmp.set_msg_code(0);
+    icmp.set_rest_of_header(mtu);
+    icmp.payload_mut().copy_from_slice(quoted);
+    icmp.fill_checksum(&src, &from);
+    let mut reply = Ipv6Packet::new_unchecked(header);
+    reply.set_version_tc_flow(0, 0);
+    // At most 1240 bytes.
+    reply.set_payload_len(icmp_len as u16);
+    reply.set_next_header(ip_proto::ICMPV6);
+    reply.set_hop_limit(HOP_LIMIT);
+    reply.set_src_addr(src);
+    reply.set_dst_addr(from);
+    Ok(needed)
+}
+
+/// ICMPv4 error types (RFC 1122 §3.2.2): destination unreachable, source quench, redirect, time exceeded,
+/// parameter problem.
+fn is_icmpv4_error(msg_type: u8) -> bool {
+    matches!(msg_type, 3 | 4 | 5 | 11 | 12)
+}
+
+fn is_unicast_v4(addr: Ipv4Addr) -> bool {
+    !(addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast())
+}
