@@ -226,3 +226,194 @@ fn copied_options(options: &[u8]) -> ([u8; MAX_OPTIONS], usize) {
     }
     (out, len.next_multiple_of(4).min(MAX_OPTIONS))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use etherparse::defrag::IpDefragPool;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Protocol 253 (RFC 3692, experimentation): opaque to etherparse, so it reassembles any payload.
+    const EXPERIMENTAL: u8 = 253;
+
+    /// An IPv4 packet 10.10.10.11 → 10.99.0.1, ident 0x4242, protocol 253, with `options` (a multiple of 4 bytes) and
+    /// `payload_len` bytes of counting payload.
+    fn packet(options: &[u8], payload_len: usize, dont_frag: bool) -> Vec<u8> {
+        let header_len = MIN_HEADER_LEN + options.len();
+        let mut bytes = vec![0u8; header_len + payload_len];
+        bytes[MIN_HEADER_LEN..header_len].copy_from_slice(options);
+        for (i, b) in bytes[header_len..].iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        let mut ip = Ipv4Packet::new_unchecked(&mut bytes[..]);
+        ip.set_version_and_header_len(header_len);
+        ip.set_total_len((header_len + payload_len) as u16);
+        ip.set_ident(0x4242);
+        ip.set_flags_and_frag_offset(dont_frag, false, 0);
+        ip.set_ttl(64);
+        ip.set_protocol(EXPERIMENTAL);
+        ip.set_src_addr(Ipv4Addr::new(10, 10, 10, 11));
+        ip.set_dst_addr(Ipv4Addr::new(10, 99, 0, 1));
+        ip.fill_checksum();
+        bytes
+    }
+
+    fn fragments(packet: &[u8], mtu: u16) -> Vec<Vec<u8>> {
+        let mut fragmenter = Fragmenter::new(packet, mtu).unwrap();
+        let expected = fragmenter.remaining();
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; usize::from(mtu).max(packet.len())];
+        while let Some(len) = fragmenter.write_next(&mut buf).unwrap() {
+            out.push(buf[..len].to_vec());
+        }
+        assert_eq!(out.len(), expected, "remaining() announced the fragment count");
+        assert!(fragmenter.is_done() && fragmenter.remaining() == 0);
+        out
+    }
+
+    /// Checks every fragment's invariants against `original` and returns the reassembled payload.
+    fn reassemble(original: &[u8], fragments: &[Vec<u8>], mtu: u16) -> Vec<u8> {
+        let orig = Ipv4Packet::new_checked(original).unwrap();
+        let mut payload = Vec::new();
+        for (i, bytes) in fragments.iter().enumerate() {
+            let last = i + 1 == fragments.len();
+            let ip = Ipv4Packet::new_checked(&bytes[..]).unwrap();
+            assert!(ip.verify_checksum(), "fragment {i} checksum");
+            let parsed = etherparse::Ipv4HeaderSlice::from_slice(bytes).unwrap().to_header();
+            assert_eq!(parsed.header_checksum, parsed.calc_header_checksum(), "etherparse agrees");
+            assert_eq!(usize::from(ip.total_len()), bytes.len());
+            if fragments.len() > 1 {
+                assert!(bytes.len() <= usize::from(mtu), "fragment {i} fits the MTU");
+                assert!(!ip.dont_frag());
+            }
+            assert_eq!(ip.more_frags(), !last, "MF on all but the last");
+            assert_eq!(usize::from(ip.frag_offset()), payload.len(), "contiguous offsets");
+            if !last {
+                assert_eq!(ip.payload().len() % 8, 0, "offsets in 8-byte units");
+            }
+            let same = (ip.ident(), ip.ttl(), ip.protocol(), ip.src_addr(), ip.dst_addr());
+            assert_eq!(same, (orig.ident(), orig.ttl(), orig.protocol(), orig.src_addr(), orig.dst_addr()));
+            payload.extend_from_slice(ip.payload());
+        }
+        payload
+    }
+
+    /// 3980 bytes of payload at MTU 1500: 1480 + 1480 + 1020, offsets 0, 185 and 370 units.
+    #[test]
+    fn vector_4000_bytes_at_mtu_1500() {
+        let original = packet(&[], 3980, false);
+        let frags = fragments(&original, 1500);
+        let fields: Vec<(usize, [u8; 2])> = frags.iter().map(|f| (f.len(), [f[6], f[7]])).collect();
+        assert_eq!(fields, [(1500, [0x20, 0]), (1500, [0x20, 185]), (1040, [0x01, 0x72])]);
+        assert_eq!(reassemble(&original, &frags, 1500), original[20..]);
+    }
+
+    #[test]
+    fn a_packet_that_fits_is_one_unchanged_fragment() {
+        for dont_frag in [false, true] {
+            let original = packet(&[], 1480, dont_frag);
+            assert_eq!(fragments(&original, 1500), [original.clone()]);
+        }
+        // Ethernet padding after the total length is not sent.
+        let mut padded = packet(&[], 10, false);
+        let unpadded = padded.clone();
+        padded.extend_from_slice(&[0; 16]);
+        assert_eq!(fragments(&padded, 1500), [unpadded]);
+    }
+
+    #[test]
+    fn dont_fragment_is_honoured() {
+        let original = packet(&[], 1481, true);
+        assert_eq!(
+            Fragmenter::new(&original, 1500).unwrap_err(),
+            FragmentError::DontFragment { mtu: 1500 }
+        );
+    }
+
+    #[test]
+    fn only_copied_options_reach_later_fragments() {
+        // Record route (7, not copied, 7 bytes), NOP, then a copied option (0x94 router alert, 4 bytes).
+        let options = [7, 7, 4, 0, 0, 0, 0, 1, 0x94, 4, 0, 0];
+        let original = packet(&options, 3000, false);
+        let frags = fragments(&original, 1500);
+        assert_eq!(&frags[0][20..32], &options, "the first fragment keeps them all");
+        for later in &frags[1..] {
+            let ip = Ipv4Packet::new_checked(&later[..]).unwrap();
+            assert_eq!(ip.options(), &[0x94, 4, 0, 0]);
+        }
+        assert_eq!(reassemble(&original, &frags, 1500), original[32..]);
+    }
+
+    #[test]
+    fn a_fragment_is_refragmented_at_its_own_offset() {
+        let mut original = packet(&[], 2000, false);
+        let mut ip = Ipv4Packet::new_unchecked(&mut original[..]);
+        ip.set_flags_and_frag_offset(false, true, 8000);
+        ip.fill_checksum();
+        let frags = fragments(&original, 1280);
+        let offsets: Vec<(u16, bool)> = frags
+            .iter()
+            .map(|f| {
+                let ip = Ipv4Packet::new_checked(&f[..]).unwrap();
+                (ip.frag_offset(), ip.more_frags())
+            })
+            .collect();
+        assert_eq!(offsets, [(8000, true), (9256, true)]);
+    }
+
+    #[test]
+    fn errors_are_reported_and_consume_nothing() {
+        assert!(matches!(Fragmenter::new(&[0x45, 0], 1500), Err(FragmentError::Malformed(_))));
+        let original = packet(&[0; 40], 100, false);
+        assert_eq!(
+            Fragmenter::new(&original, 67).unwrap_err(),
+            FragmentError::MtuTooSmall { mtu: 67, header_len: 60 }
+        );
+        let original = packet(&[], 3000, false);
+        let mut fragmenter = Fragmenter::new(&original, 1500).unwrap();
+        let mut small = [0u8; 100];
+        assert_eq!(
+            fragmenter.write_next(&mut small),
+            Err(FragmentError::BufferTooSmall { needed: 1500, len: 100 })
+        );
+        assert_eq!(fragmenter.remaining(), 3);
+    }
+
+    fn options() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(vec![]),
+            Just(vec![1, 1, 1, 0]),
+            Just(vec![0x94, 4, 0, 0]),
+            Just(vec![7, 7, 4, 0, 0, 0, 0, 1, 0x94, 4, 0, 0]),
+            Just(vec![0x83, 11, 4, 10, 0, 0, 1, 10, 0, 0, 2, 0]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Over sizes and MTUs: every fragment fits, offsets are contiguous 8-byte multiples, checksums hold,
+        /// and both our reassembly and etherparse's give back the original payload.
+        #[test]
+        fn reassembly_gives_back_the_input(payload_len in 0usize..12_000, mtu in 68u16..=9000, options in options()) {
+            let original = packet(&options, payload_len, false);
+            let frags = fragments(&original, mtu);
+            let header_len = MIN_HEADER_LEN + options.len();
+            prop_assert_eq!(reassemble(&original, &frags, mtu), &original[header_len..]);
+            let mut pool = IpDefragPool::<(), ()>::new();
+            let mut whole = None;
+            for f in &frags {
+                let sliced = etherparse::SlicedPacket::from_ip(f).unwrap();
+                if let Some(done) = pool.process_sliced_packet(&sliced, (), ()).unwrap() {
+                    whole = Some(done.payload);
+                }
+            }
+            if frags.len() > 1 {
+                prop_assert_eq!(whole.as_deref(), Some(&original[header_len..]));
+            }
+        }
+    }
+}
