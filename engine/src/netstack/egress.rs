@@ -171,9 +171,13 @@ impl Frames<'_> {
                 };
                 let needed = header_len + ip_len;
                 let len = out.len();
-                let out = out.get_mut(..needed).ok_or(EgressError::BufferTooSmall { needed, len })?;
+                let out = out
+                    .get_mut(..needed)
+                    .ok_or(EgressError::BufferTooSmall { needed, len })?;
                 self.link.write_header(out, ETHERTYPE_IPV4)?;
-                fragments.write_next(&mut out[header_len..]).map_err(EgressError::Fragment)?;
+                fragments
+                    .write_next(&mut out[header_len..])
+                    .map_err(EgressError::Fragment)?;
                 Ok(Some(needed))
             }
             Body::V6(packet) => {
@@ -334,7 +338,12 @@ impl<'a> Egress<'a> {
     /// # Errors
     /// [`IcmpErrorRefusal`] when no error may be sent (about an error, a non-first fragment, a non-unicast
     /// source), when no address of ours can be its source, or when `out` is too small.
-    pub fn write_too_big(&mut self, invoking: &[u8], too_big: TooBig, out: &mut [u8]) -> Result<usize, IcmpErrorRefusal> {
+    pub fn write_too_big(
+        &mut self,
+        invoking: &[u8],
+        too_big: TooBig,
+        out: &mut [u8],
+    ) -> Result<usize, IcmpErrorRefusal> {
         match parse(invoking) {
             Ok(Header { dst: IpAddr::V4(_), .. }) => {
                 let source = Ipv4Packet::new_unchecked(invoking).src_addr();

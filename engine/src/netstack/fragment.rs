@@ -283,7 +283,11 @@ mod tests {
             let ip = Ipv4Packet::new_checked(&bytes[..]).unwrap();
             assert!(ip.verify_checksum(), "fragment {i} checksum");
             let parsed = etherparse::Ipv4HeaderSlice::from_slice(bytes).unwrap().to_header();
-            assert_eq!(parsed.header_checksum, parsed.calc_header_checksum(), "etherparse agrees");
+            assert_eq!(
+                parsed.header_checksum,
+                parsed.calc_header_checksum(),
+                "etherparse agrees"
+            );
             assert_eq!(usize::from(ip.total_len()), bytes.len());
             if fragments.len() > 1 {
                 assert!(bytes.len() <= usize::from(mtu), "fragment {i} fits the MTU");
@@ -295,7 +299,16 @@ mod tests {
                 assert_eq!(ip.payload().len() % 8, 0, "offsets in 8-byte units");
             }
             let same = (ip.ident(), ip.ttl(), ip.protocol(), ip.src_addr(), ip.dst_addr());
-            assert_eq!(same, (orig.ident(), orig.ttl(), orig.protocol(), orig.src_addr(), orig.dst_addr()));
+            assert_eq!(
+                same,
+                (
+                    orig.ident(),
+                    orig.ttl(),
+                    orig.protocol(),
+                    orig.src_addr(),
+                    orig.dst_addr()
+                )
+            );
             payload.extend_from_slice(ip.payload());
         }
         payload
@@ -315,7 +328,7 @@ mod tests {
     fn a_packet_that_fits_is_one_unchanged_fragment() {
         for dont_frag in [false, true] {
             let original = packet(&[], 1480, dont_frag);
-            assert_eq!(fragments(&original, 1500), [original.clone()]);
+            assert_eq!(fragments(&original, 1500), vec![original]);
         }
         // Ethernet padding after the total length is not sent.
         let mut padded = packet(&[], 10, false);
@@ -366,11 +379,17 @@ mod tests {
 
     #[test]
     fn errors_are_reported_and_consume_nothing() {
-        assert!(matches!(Fragmenter::new(&[0x45, 0], 1500), Err(FragmentError::Malformed(_))));
+        assert!(matches!(
+            Fragmenter::new(&[0x45, 0], 1500),
+            Err(FragmentError::Malformed(_))
+        ));
         let original = packet(&[0; 40], 100, false);
         assert_eq!(
             Fragmenter::new(&original, 67).unwrap_err(),
-            FragmentError::MtuTooSmall { mtu: 67, header_len: 60 }
+            FragmentError::MtuTooSmall {
+                mtu: 67,
+                header_len: 60
+            }
         );
         let original = packet(&[], 3000, false);
         let mut fragmenter = Fragmenter::new(&original, 1500).unwrap();

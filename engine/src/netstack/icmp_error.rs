@@ -15,7 +15,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::wire::{Icmpv4Packet, Icmpv6Packet, Ipv4Error, Ipv4Packet, Ipv6Error, Ipv6Packet, icmpv4, icmpv6, ip_proto, ipv4, ipv6};
+use crate::wire::{
+    Icmpv4Packet, Icmpv6Packet, Ipv4Error, Ipv4Packet, Ipv6Error, Ipv6Packet, icmpv4, icmpv6, ip_proto, ipv4, ipv6,
+};
 
 /// TTL / hop limit of the errors we originate.
 pub const HOP_LIMIT: u8 = 64;
@@ -81,7 +83,9 @@ pub fn frag_needed(
     let icmp_len = icmpv4::HEADER_LEN + quoted_len;
     let needed = ipv4::MIN_HEADER_LEN + icmp_len;
     let len = out.len();
-    let out = out.get_mut(..needed).ok_or(IcmpErrorRefusal::BufferTooSmall { needed, len })?;
+    let out = out
+        .get_mut(..needed)
+        .ok_or(IcmpErrorRefusal::BufferTooSmall { needed, len })?;
     let (header, message) = out.split_at_mut(ipv4::MIN_HEADER_LEN);
     let mut icmp = Icmpv4Packet::new_unchecked(&mut message[..]);
     icmp.set_msg_type(icmpv4::DEST_UNREACHABLE);
@@ -130,7 +134,9 @@ pub fn packet_too_big(invoking: &[u8], src: Ipv6Addr, mtu: u32, out: &mut [u8]) 
     let icmp_len = icmpv6::HEADER_LEN + quoted_len;
     let needed = ipv6::HEADER_LEN + icmp_len;
     let len = out.len();
-    let out = out.get_mut(..needed).ok_or(IcmpErrorRefusal::BufferTooSmall { needed, len })?;
+    let out = out
+        .get_mut(..needed)
+        .ok_or(IcmpErrorRefusal::BufferTooSmall { needed, len })?;
     let (header, message) = out.split_at_mut(ipv6::HEADER_LEN);
     let mut icmp = Icmpv6Packet::new_unchecked(&mut message[..]);
     icmp.set_msg_type(icmpv6::PACKET_TOO_BIG);
@@ -206,15 +212,24 @@ mod tests {
         let error = frag_needed_of(&invoking).unwrap();
         assert_eq!(error.len(), 20 + 8 + 20 + 8);
         let sliced = SlicedPacket::from_ip(&error).unwrap();
-        let Some(NetSlice::Ipv4(ip)) = &sliced.net else { panic!("not IPv4") };
+        let Some(NetSlice::Ipv4(ip)) = &sliced.net else {
+            panic!("not IPv4")
+        };
         let header = ip.header().to_header();
         assert_eq!(header.header_checksum, header.calc_header_checksum());
         assert_eq!((header.source, header.destination), (ROUTER.octets(), PEER));
-        assert_eq!((header.time_to_live, header.identification, header.total_len), (64, 7, 56));
-        let Some(TransportSlice::Icmpv4(icmp)) = &sliced.transport else { panic!("not ICMP") };
+        assert_eq!(
+            (header.time_to_live, header.identification, header.total_len),
+            (64, 7, 56)
+        );
+        let Some(TransportSlice::Icmpv4(icmp)) = &sliced.transport else {
+            panic!("not ICMP")
+        };
         assert_eq!(
             icmp.icmp_type(),
-            Icmpv4Type::DestinationUnreachable(icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1500 })
+            Icmpv4Type::DestinationUnreachable(icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                next_hop_mtu: 1500
+            })
         );
         assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(icmp.payload()));
         assert_eq!(icmp.payload(), &invoking[..28]);
@@ -267,10 +282,22 @@ mod tests {
         ip.fill_checksum();
         assert_eq!(frag_needed_of(&later), Err(IcmpErrorRefusal::NotFirstFragment));
 
-        for (src, dst) in [([224, 0, 0, 5], [10, 1, 1, 1]), ([0; 4], [10, 1, 1, 1]), (PEER, [255; 4]), (PEER, [239, 1, 1, 1])] {
-            assert_eq!(frag_needed_of(&udp_v4(src, dst, 2000)), Err(IcmpErrorRefusal::NotUnicast), "{src:?} → {dst:?}");
+        for (src, dst) in [
+            ([224, 0, 0, 5], [10, 1, 1, 1]),
+            ([0; 4], [10, 1, 1, 1]),
+            (PEER, [255; 4]),
+            (PEER, [239, 1, 1, 1]),
+        ] {
+            assert_eq!(
+                frag_needed_of(&udp_v4(src, dst, 2000)),
+                Err(IcmpErrorRefusal::NotUnicast),
+                "{src:?} → {dst:?}"
+            );
         }
-        assert!(matches!(frag_needed_of(&[0x45, 0, 0]), Err(IcmpErrorRefusal::MalformedIpv4(_))));
+        assert!(matches!(
+            frag_needed_of(&[0x45, 0, 0]),
+            Err(IcmpErrorRefusal::MalformedIpv4(_))
+        ));
         let mut small = [0u8; 55];
         assert_eq!(
             frag_needed(&udp_v4(PEER, [10, 1, 1, 1], 2000), ROUTER, 1500, 1, &mut small),
@@ -291,11 +318,18 @@ mod tests {
         let error = too_big_of(&invoking).unwrap();
         assert_eq!(error.len(), IPV6_MIN_MTU);
         let sliced = SlicedPacket::from_ip(&error).unwrap();
-        let Some(NetSlice::Ipv6(ip)) = &sliced.net else { panic!("not IPv6") };
+        let Some(NetSlice::Ipv6(ip)) = &sliced.net else {
+            panic!("not IPv6")
+        };
         let header = ip.header().to_header();
-        assert_eq!((header.source, header.destination), (v6("fd00:20::11").octets(), v6("fd00:20::50").octets()));
+        assert_eq!(
+            (header.source, header.destination),
+            (v6("fd00:20::11").octets(), v6("fd00:20::50").octets())
+        );
         assert_eq!((header.hop_limit, header.payload_length), (64, 1240));
-        let Some(TransportSlice::Icmpv6(icmp)) = &sliced.transport else { panic!("not ICMPv6") };
+        let Some(TransportSlice::Icmpv6(icmp)) = &sliced.transport else {
+            panic!("not ICMPv6")
+        };
         assert_eq!(icmp.icmp_type(), Icmpv6Type::PacketTooBig { mtu: 1500 });
         let expected = icmp
             .icmp_type()
@@ -309,7 +343,11 @@ mod tests {
 
         let small = udp_v6("fd00:20::50", "ff02::1:2", 100);
         let error = too_big_of(&small).unwrap();
-        assert_eq!(&error[48..], &small[..], "a short packet is quoted whole; a multicast one gets its error");
+        assert_eq!(
+            &error[48..],
+            &small[..],
+            "a short packet is quoted whole; a multicast one gets its error"
+        );
     }
 
     #[test]
@@ -321,13 +359,27 @@ mod tests {
             .unwrap();
         assert_eq!(too_big_of(&about_error), Err(IcmpErrorRefusal::AboutAnError));
         for src in ["ff02::1", "::"] {
-            assert_eq!(too_big_of(&udp_v6(src, "fd00:99::5", 2000)), Err(IcmpErrorRefusal::NotUnicast));
+            assert_eq!(
+                too_big_of(&udp_v6(src, "fd00:99::5", 2000)),
+                Err(IcmpErrorRefusal::NotUnicast)
+            );
         }
-        assert!(matches!(too_big_of(&[0x60, 0]), Err(IcmpErrorRefusal::MalformedIpv6(_))));
+        assert!(matches!(
+            too_big_of(&[0x60, 0]),
+            Err(IcmpErrorRefusal::MalformedIpv6(_))
+        ));
         let mut small = [0u8; 1279];
         assert_eq!(
-            packet_too_big(&udp_v6("fd00:20::50", "fd00:99::5", 2000), v6("fd00:20::11"), 1500, &mut small),
-            Err(IcmpErrorRefusal::BufferTooSmall { needed: 1280, len: 1279 })
+            packet_too_big(
+                &udp_v6("fd00:20::50", "fd00:99::5", 2000),
+                v6("fd00:20::11"),
+                1500,
+                &mut small
+            ),
+            Err(IcmpErrorRefusal::BufferTooSmall {
+                needed: 1280,
+                len: 1279
+            })
         );
     }
 }

@@ -70,7 +70,9 @@ impl Link {
     pub fn write_frame(&self, out: &mut [u8], ethertype: u16, payload: &[u8]) -> Result<usize, EgressError> {
         let needed = self.header_len() + payload.len();
         let len = out.len();
-        let out = out.get_mut(..needed).ok_or(EgressError::BufferTooSmall { needed, len })?;
+        let out = out
+            .get_mut(..needed)
+            .ok_or(EgressError::BufferTooSmall { needed, len })?;
         let header_len = self.write_header(out, ethertype)?;
         out[header_len..].copy_from_slice(payload);
         Ok(needed)
@@ -107,7 +109,9 @@ pub fn write_arp_request(vmk: &Vmk, sender: Ipv4Addr, target: Ipv4Addr, out: &mu
     let header_len = link.header_len();
     let needed = header_len + crate::wire::arp::PACKET_LEN;
     let len = out.len();
-    let out = out.get_mut(..needed).ok_or(EgressError::BufferTooSmall { needed, len })?;
+    let out = out
+        .get_mut(..needed)
+        .ok_or(EgressError::BufferTooSmall { needed, len })?;
     link.write_header(out, ETHERTYPE_ARP)?;
     ArpPacket::new_unchecked(&mut out[header_len..]).emit_request(vmk.mac.0, sender, target);
     Ok(needed)
@@ -130,7 +134,9 @@ pub fn write_neighbor_solicitation(
     let message_len = icmpv6::SOLICITATION_WITH_SOURCE_LEN;
     let needed = header_len + ipv6::HEADER_LEN + message_len;
     let len = out.len();
-    let out = out.get_mut(..needed).ok_or(EgressError::BufferTooSmall { needed, len })?;
+    let out = out
+        .get_mut(..needed)
+        .ok_or(EgressError::BufferTooSmall { needed, len })?;
     link.write_header(out, ETHERTYPE_IPV6)?;
     let (ip_header, message) = out[header_len..].split_at_mut(ipv6::HEADER_LEN);
     NeighborMessage::new_unchecked(&mut message[..]).emit_solicitation(target, vmk.mac.0);

@@ -26,6 +26,8 @@ pub mod neighbors;
 pub mod routes;
 
 #[cfg(test)]
+mod egress_tests;
+#[cfg(test)]
 mod tests;
 
 pub use egress::{Egress, EgressError, Frames, Origin, Outcome, TooBig, Unresolved};

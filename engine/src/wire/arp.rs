@@ -194,7 +194,10 @@ mod tests {
         assert_eq!(arp.emit_request(sender, spa, tpa), Some(28));
         assert_eq!(bytes, REQUEST_BYTES);
         let mut short = [0u8; 27];
-        assert_eq!(ArpPacket::new_unchecked(&mut short[..]).emit_request(sender, spa, tpa), None);
+        assert_eq!(
+            ArpPacket::new_unchecked(&mut short[..]).emit_request(sender, spa, tpa),
+            None
+        );
     }
 
     #[test]

@@ -258,7 +258,10 @@ mod tests {
         assert_eq!((frame.dst_addr(), frame.ethertype()), (dst, ETHERTYPE_ARP));
         // Too short: nothing written.
         let mut short = [0u8; 17];
-        assert_eq!(EthernetFrame::new_unchecked(&mut short[..]).emit_header(dst, dst, 10, ETHERTYPE_IPV4), None);
+        assert_eq!(
+            EthernetFrame::new_unchecked(&mut short[..]).emit_header(dst, dst, 10, ETHERTYPE_IPV4),
+            None
+        );
         assert_eq!(short, [0; 17]);
     }
 
