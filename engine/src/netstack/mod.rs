@@ -23,6 +23,7 @@ pub mod fragment;
 pub mod icmp_error;
 pub mod link;
 pub mod neighbors;
+pub mod ping;
 pub mod routes;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ pub use fragment::{FragmentError, Fragmenter};
 pub use icmp_error::IcmpErrorRefusal;
 pub use link::Link;
 pub use neighbors::{Enqueue, Lookup, NeighborCache, NeighborConfig, NeighborState, NeighborStats, Update};
+pub use ping::{PingError, PingOptions, PingSession, Reply, Statistics};
 pub use routes::{Ipv4Lpm, Ipv6Lpm, Route, RouteOrigin, RouteTable};
 
 use crate::model::{HostModel, Netstack, NetstackId};
