@@ -25,6 +25,7 @@ pub mod link;
 pub mod neighbors;
 pub mod ping;
 pub mod routes;
+pub mod view;
 
 #[cfg(test)]
 mod egress_tests;
@@ -35,9 +36,11 @@ pub use egress::{Egress, EgressError, Frames, Origin, Outcome, TooBig, Unresolve
 pub use fragment::{FragmentError, Fragmenter};
 pub use icmp_error::IcmpErrorRefusal;
 pub use link::Link;
-pub use neighbors::{Enqueue, Lookup, NeighborCache, NeighborConfig, NeighborState, NeighborStats, Update};
+pub use neighbors::{
+    Enqueue, Lookup, NeighborCache, NeighborConfig, NeighborEntry, NeighborState, NeighborStats, Update,
+};
 pub use ping::{PingError, PingOptions, PingSession, Reply, Statistics};
-pub use routes::{Ipv4Lpm, Ipv6Lpm, Route, RouteOrigin, RouteTable};
+pub use routes::{Ipv4Lpm, Ipv6Lpm, ListedRoute, Route, RouteOrigin, RouteTable};
 
 use crate::model::{HostModel, Netstack, NetstackId};
 
