@@ -151,11 +151,16 @@ impl<'p> Fragmenter<'p> {
         if self.fits() {
             return 1;
         }
-        let left = self.payload.len() - self.done;
-        let first = self.data_len();
-        // At least 8: `new` refused an MTU that leaves less after a later fragment's header.
-        let later = (self.mtu.saturating_sub(MIN_HEADER_LEN + self.later_options_len) & !7).max(8);
-        1 + (left - first).div_ceil(later)
+        let rest = self.payload.len() - self.done - self.data_len();
+        // A later fragment carries `room` bytes if it is the last, else `room` rounded down to 8 (at least 8:
+        // `new` refused an MTU that leaves less after a later fragment's header).
+        let room = self.mtu.saturating_sub(MIN_HEADER_LEN + self.later_options_len);
+        let full = (room & !7).max(8);
+        1 + if rest == 0 {
+            0
+        } else {
+            1 + rest.saturating_sub(room).div_ceil(full)
+        }
     }
 
     /// Writes the next fragment into `out` and returns its length, or `None` when all were written.
@@ -268,6 +273,11 @@ mod tests {
         let mut buf = vec![0u8; usize::from(mtu).max(packet.len())];
         while let Some(len) = fragmenter.write_next(&mut buf).unwrap() {
             out.push(buf[..len].to_vec());
+            assert_eq!(
+                fragmenter.remaining(),
+                expected.saturating_sub(out.len()),
+                "remaining() counts down"
+            );
         }
         assert_eq!(out.len(), expected, "remaining() announced the fragment count");
         assert!(fragmenter.is_done() && fragmenter.remaining() == 0);
