@@ -244,31 +244,33 @@ tags = ["Management"]
 
 /// The pinged host 192.168.123.1 is a management vmk on VLAN 123 (VST: the vSwitch strips tag 123 for it).
 /// Broadcast ARP is steered by its target address on the frame's VLAN, unicast by the vmk MAC on that VLAN;
-/// PCP bits do not change the VLAN. ARP whose target is the vmk's address is delivered to ARP, echo requests to
-/// its address to ICMP; the frames .1 itself sends (to .2 or broadcast for .2) are not for it.
+/// PCP bits do not change the VLAN. A request for the vmk's address is answered, an announcement or a reply
+/// for it delivered to ARP; echo requests to its address are answered; the frames .1 itself sends (to .2 or
+/// broadcast for .2) are not for it.
 #[test]
 fn icmp_dot1q_vmk_is_the_pinged_host() {
     let model = host("dot1q-a", DOT1Q_VMK_1);
     let r = replay(DOT1Q, 15, &model);
     let arp = "vmk0 delivered arp";
-    let icmp = "vmk0 delivered icmp";
+    let answer_arp = "vmk0 replied arp";
+    let echo = "vmk0 replied icmp";
     #[rustfmt::skip]
     let expected = [
-        arp,  // 1 gratuitous ARP for .1 (target .1 = the vmk's address)
-        P,    // 2 gratuitous ARP for .2: target not ours
-        arp,  // 3 who-has .1
-        P,    // 4 .1's own reply to .2
-        icmp, // 5 echo request to .1
-        P,    // 6 .1 asks for .2
-        arp,  // 7 reply to .1 (unicast, PCP 7)
-        icmp, P, icmp, P, icmp, P, icmp, P, // 8-15 requests to .1, its replies
+        arp,        // 1 gratuitous ARP for .1 (target .1 = the vmk's address): an announcement, not answered
+        P,          // 2 gratuitous ARP for .2: target not ours
+        answer_arp, // 3 who-has .1
+        P,          // 4 .1's own reply to .2
+        echo,       // 5 echo request to .1
+        P,          // 6 .1 asks for .2
+        arp,        // 7 reply to .1 (unicast, PCP 7)
+        echo, P, echo, P, echo, P, echo, P, // 8-15 requests to .1, its replies
     ];
     r.assert_frames("vmk = 192.168.123.1", &expected);
-    r.assert_counts("vmk = 192.168.123.1", &[(arp, 3), (icmp, 5), (P, 7)]);
+    r.assert_counts("vmk = 192.168.123.1", &[(arp, 2), (answer_arp, 1), (echo, 5), (P, 7)]);
 }
 
 /// The other end: the pinging host 192.168.123.2 is the vmk (a `vmkping` from the host). It receives the ARP
-/// for its address and the four echo replies.
+/// for its address (answered) and the four echo replies (delivered).
 #[test]
 fn icmp_dot1q_vmk_is_the_pinging_host() {
     let model = host(
@@ -293,12 +295,15 @@ tags = ["Management"]
         P,    // 3 the vmk asks for .1
         arp,  // 4 reply to the vmk (unicast, PCP 7)
         P,    // 5 the vmk's echo request
-        arp,  // 6 who-has .2
+        "vmk0 replied arp", // 6 who-has .2
         P,    // 7 the vmk's reply
         P, icmp, P, icmp, P, icmp, P, icmp, // 8-15 its requests, the replies to it
     ];
     r.assert_frames("vmk = 192.168.123.2", &expected);
-    r.assert_counts("vmk = 192.168.123.2", &[(arp, 3), (icmp, 4), (P, 8)]);
+    r.assert_counts(
+        "vmk = 192.168.123.2",
+        &[(arp, 2), ("vmk0 replied arp", 1), (icmp, 4), (P, 8)],
+    );
 }
 
 /// The right MAC and address on the wrong VLAN (untagged, VLAN 0): a vSwitch port on VLAN 0 never sees VID 123
@@ -515,7 +520,9 @@ ipv6_router_advertisement = false
 /// The host is the vmk, with its static address 2001:db8:0:1:20c:29ff:fe0e:4c67 (SLAAC off). Its link-local
 /// fe80::20c:29ff:fe0e:4c67 (EUI-64 of its MAC) has the same low 24 bits, so both live in the solicited-node
 /// group ff02::1:ff0e:4c67. Steering takes a neighbour solicitation to the group of a vmk address (frames 14,
-/// 18) and delivers it to neighbour discovery; every other frame is multicast to all-nodes, all-routers, the
+/// 18). Frame 18 probes (duplicate address detection) the vmk's own address: the vmk defends it with an
+/// advertisement (replied); frame 14 probes the link-local address, which is not configured on the vmk, and
+/// is delivered to neighbour discovery. Every other frame is multicast to all-nodes, all-routers, the
 /// MLDv2 routers group or another node's group, or is an MLD report (hop-by-hop header first, not an NS), none
 /// addressed to the vmk's MAC, so they are passed.
 #[test]
@@ -523,12 +530,16 @@ fn icmp6_nd_solicitations_for_the_vmk_address_are_neighbor_discovery() {
     let model = host("nd-a", ND_VMK);
     let r = replay(ND, 20, &model);
     let nd = "vmk0 delivered neighbor_discovery";
-    r.assert_frames("vmk = host, static address", &frames_where(20, &[14, 18], nd, P));
-    r.assert_counts("vmk = host, static address", &[(nd, 2), (P, 18)]);
+    let defended = "vmk0 replied neighbor_discovery";
+    let mut expected = frames_where(20, &[14], nd, P);
+    expected[17] = defended;
+    r.assert_frames("vmk = host, static address", &expected);
+    r.assert_counts("vmk = host, static address", &[(nd, 1), (defended, 1), (P, 18)]);
 }
 
 /// With the temporary address 2001:db8:0:1:fd97:f9f0:a810:782e configured too, the vmk also joins
-/// ff02::1:ff10:782e and receives frame 17's solicitation; the MLD reports to that group stay passed.
+/// ff02::1:ff10:782e and receives frame 17's solicitation, which it answers as it does 18; the MLD reports to
+/// that group stay passed.
 #[test]
 fn icmp6_nd_second_address_adds_its_group() {
     let model = host(
@@ -540,7 +551,9 @@ fn icmp6_nd_second_address_adds_its_group() {
     );
     let r = replay(ND, 20, &model);
     let nd = "vmk0 delivered neighbor_discovery";
-    r.assert_frames("vmk = host, two addresses", &frames_where(20, &[14, 17, 18], nd, P));
+    let mut expected = frames_where(20, &[14, 17, 18], "vmk0 replied neighbor_discovery", P);
+    expected[13] = nd;
+    r.assert_frames("vmk = host, two addresses", &expected);
 }
 
 /// Solicited-node steering is per VLAN: the same adapter on VLAN 7 receives none of these untagged frames.

@@ -94,3 +94,63 @@ fn every_bad_case_gets_its_labelled_verdict() {
     let frames = bad_cases(&model);
     replay_and_compare(model, "bad-cases", &frames);
 }
+
+/// The bytes of a frame in the first buffer of a multi-buffer AF_XDP frame (a 4 KiB chunk less the headroom).
+const FIRST_BUFFER: usize = 4096 - 256;
+
+/// Judging a frame from its first buffer and wire length gives the verdict of the whole frame, for every frame
+/// of the mix and every bad case; every frame judged `Replied` is turned into a reply.
+#[test]
+fn first_buffers_get_the_verdicts_of_whole_frames_and_replies_are_built() {
+    for (model, frames, is_mix) in [
+        (
+            HostModel::embedded_default(),
+            vsphere_mix(&HostModel::embedded_default(), DEFAULT_SEED),
+            true,
+        ),
+        (testbed_host(), bad_cases(&testbed_host()), false),
+    ] {
+        let model = Arc::new(model);
+        let mut whole = Pipeline::new(Arc::clone(&model));
+        let mut segmented = Pipeline::new(Arc::clone(&model));
+        let (mut multi_buffer, mut replied) = (0, 0);
+        for chunk in frames.chunks(64) {
+            let bytes: Vec<&[u8]> = chunk.iter().map(|f| f.bytes.as_slice()).collect();
+            let heads: Vec<&[u8]> = bytes.iter().map(|b| &b[..b.len().min(FIRST_BUFFER)]).collect();
+            let wire_lens: Vec<u32> = bytes.iter().map(|b| b.len() as u32).collect();
+            let blank = Outcome {
+                vmk: None,
+                verdict: Verdict::Passed,
+            };
+            let (mut expected, mut got) = (vec![blank; chunk.len()], vec![blank; chunk.len()]);
+            whole.process_batch(&bytes, 1_000, &mut expected);
+            segmented.process_batch_segmented(&heads, &wire_lens, 1_000, &mut got);
+            for (i, frame) in chunk.iter().enumerate() {
+                assert_eq!(got[i], expected[i], "{}", frame.label.scenario);
+                multi_buffer += usize::from(heads[i].len() < bytes[i].len());
+                if matches!(got[i].verdict, Verdict::Replied(_)) {
+                    replied += 1;
+                    let mut buf = heads[i].to_vec();
+                    buf.resize(FIRST_BUFFER, 0);
+                    assert!(
+                        segmented.build_reply(&got[i], &mut buf, heads[i].len()).is_some(),
+                        "no reply built for {}",
+                        frame.label.scenario
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            whole.counters().frames_in(),
+            segmented.counters().frames_in(),
+            "wire bytes counted"
+        );
+        assert!(segmented.counters().conservation().holds());
+        if is_mix {
+            assert!(
+                multi_buffer > 1000 && replied > 10,
+                "{multi_buffer} multi-buffer, {replied} replied"
+            );
+        }
+    }
+}

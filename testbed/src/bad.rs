@@ -589,6 +589,16 @@ impl Bad<'_> {
         let echo = Icmpv4Type::EchoRequest(IcmpEchoHeader { id: 1, seq: 1 });
         let whole = ip_frame(&link, &Net::new(peer_ip(m, v4(m)), v4(m), 7), L4::Icmpv4(echo), &[0; 8]);
         malformed(self, cut_v4(whole, 24), "ICMPv4 truncated to 4 bytes (unpadded)");
+        // A request the vmk would answer must be intact: its checksum is checked before a reply is built.
+        let echo = Icmpv4Type::EchoRequest(IcmpEchoHeader { id: 2, seq: 1 });
+        let mut bytes = ip_frame(&link, &Net::new(peer_ip(m, v4(m)), v4(m), 7), L4::Icmpv4(echo), &[0; 8]);
+        bytes[ip + 22] ^= 0xff;
+        self.dropped(
+            bytes,
+            Reason::IcmpBadChecksum,
+            Some(m),
+            "ICMPv4 echo request with a wrong checksum",
+        );
 
         if let Some(dst) = v6(m) {
             let echo = Icmpv6Type::EchoRequest(IcmpEchoHeader { id: 1, seq: 1 });
@@ -596,6 +606,15 @@ impl Bad<'_> {
             bytes.truncate(ip + 44);
             put_u16(&mut bytes, ip + 4, 4);
             malformed(self, bytes, "ICMPv6 truncated to 4 bytes");
+            let echo = Icmpv6Type::EchoRequest(IcmpEchoHeader { id: 2, seq: 1 });
+            let mut bytes = ip_frame(&link, &Net::new(peer_ip(m, dst), dst, 0), L4::Icmpv6(echo), &[0; 8]);
+            bytes[ip + 42] ^= 0xff;
+            self.dropped(
+                bytes,
+                Reason::IcmpBadChecksum,
+                Some(m),
+                "ICMPv6 echo request with a wrong checksum",
+            );
             let mut bytes = self.tcp(&link, m, dst, 443, 0);
             bytes.truncate(ip + 50);
             put_u16(&mut bytes, ip + 4, 10);

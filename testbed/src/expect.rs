@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use vmknet::model::{HostModel, NetstackKey, ServiceTag, Vmk};
 
-use crate::label::{Label, Reason, Service, arp_request_label, echo_request_label, neighbor_solicitation_label};
+use crate::label::{Label, Reason, Service};
 
 /// A transport protocol with ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,6 +251,16 @@ pub fn is_local(model: &HostModel, vmk: &Vmk, dst: IpAddr) -> bool {
     }
 }
 
+/// Rule 10, responders: an echo request is answered when it is for a unicast address of the vmk's netstack
+/// (never a broadcast or multicast one), a neighbour solicitation when its target is an address of the vmk, an
+/// ARP request when its target is the vmk's address. Everything else about them is delivered.
+pub fn is_unicast_local(model: &HostModel, vmk: &Vmk, dst: IpAddr) -> bool {
+    !dst.is_multicast()
+        && dst != IpAddr::V4(Ipv4Addr::BROADCAST)
+        && vmk.ipv4_cidr().is_none_or(|c| IpAddr::V4(c.broadcast()) != dst)
+        && is_local(model, vmk, dst)
+}
+
 /// Rule 3: an ARP target must be an IPv4 address of the vmk's netstack.
 pub fn arp_target_local(model: &HostModel, vmk: &Vmk, target: Ipv4Addr) -> bool {
     model
@@ -265,8 +275,10 @@ pub enum Upper {
     Tcp(u16, u16),
     /// UDP with ports.
     Udp(u16, u16),
-    /// ICMPv4 or ICMPv6 echo request (a responder's business).
+    /// ICMPv4 or ICMPv6 echo request (a responder's business), unfragmented, from a unicast source.
     EchoRequest,
+    /// ICMPv6 neighbour solicitation for this target (a responder's business), hop limit 255.
+    NeighborSolicitation(Ipv6Addr),
     /// Any other ICMPv4 message.
     Icmpv4,
     /// An ICMPv6 message of this type.
@@ -290,11 +302,11 @@ pub struct IpCase {
     pub upper: Upper,
 }
 
-/// Rules 1, 2, 5, 8 and 9 for a well-formed IP frame (a later fragment whose first fragment came earlier gets the
+/// Rules 1, 2, 5, 8, 9 and 10 for a well-formed IP frame (a later fragment whose first fragment came earlier gets the
 /// same label as that first fragment, rule 6, so pass the first fragment's [`Upper`]).
 pub fn expect_ip(model: &HostModel, case: &IpCase, scenario: &str) -> Label {
     let steered = steer_unicast(model, case.dst_mac, case.vlan).or_else(|| match (case.upper, case.dst) {
-        (Upper::Icmpv6(135), IpAddr::V6(group)) if case.dst_mac[..3] == [0x33, 0x33, 0xff] => {
+        (Upper::NeighborSolicitation(_), IpAddr::V6(group)) if case.dst_mac[..3] == [0x33, 0x33, 0xff] => {
             steer_solicited_node(model, case.vlan, group)
         }
         _ => None,
@@ -317,8 +329,14 @@ pub fn expect_ip(model: &HostModel, case: &IpCase, scenario: &str) -> Label {
             PortMatch::Service(s) => s,
             PortMatch::Nfc => nfc_service(model, vmk),
         },
-        Upper::EchoRequest => return echo_request_label(vmk, scenario),
-        Upper::Icmpv6(135) => return neighbor_solicitation_label(vmk, scenario),
+        Upper::EchoRequest if is_unicast_local(model, vmk, case.dst) => {
+            return Label::replied(vmk, Service::Icmp, scenario);
+        }
+        Upper::NeighborSolicitation(target) if vmk.ipv6.addresses.iter().any(|c| c.addr == target) => {
+            return Label::replied(vmk, Service::NeighborDiscovery, scenario);
+        }
+        Upper::NeighborSolicitation(_) => Service::NeighborDiscovery,
+        Upper::EchoRequest => Service::Icmp,
         Upper::Icmpv6(133..=137) => Service::NeighborDiscovery,
         Upper::Icmpv4 | Upper::Icmpv6(_) => Service::Icmp,
         Upper::Other => Service::Unclassified,
@@ -326,7 +344,7 @@ pub fn expect_ip(model: &HostModel, case: &IpCase, scenario: &str) -> Label {
     service_label(model, vmk, service, scenario)
 }
 
-/// Rules 1 and 3 for a well-formed Ethernet/IPv4 ARP packet.
+/// Rules 1, 3 and 10 for a well-formed Ethernet/IPv4 ARP packet.
 pub fn expect_arp(
     model: &HostModel,
     dst_mac: [u8; 6],
@@ -346,8 +364,8 @@ pub fn expect_arp(
     if !arp_target_local(model, vmk, target) {
         return Label::dropped(Reason::NotLocal, Some(vmk), None, scenario);
     }
-    if request {
-        arp_request_label(vmk, scenario)
+    if request && vmk.ipv4_cidr().is_some_and(|c| c.addr == target) {
+        Label::replied(vmk, Service::Arp, scenario)
     } else {
         Label::delivered(vmk, Service::Arp, scenario)
     }

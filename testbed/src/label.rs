@@ -104,22 +104,3 @@ pub struct LabelledFrame {
     /// The expected verdict.
     pub label: Label,
 }
-
-// Responders. Each returns the label of a request the host answers itself, once steering, the local-address
-// check and the policy have let it through. They deliver in this increment; when a responder lands, its
-// function alone changes (to `Label::replied`).
-
-/// An ICMPv4 or ICMPv6 echo request addressed to the host.
-pub fn echo_request_label(vmk: &Vmk, scenario: impl Into<String>) -> Label {
-    Label::delivered(vmk, Service::Icmp, scenario)
-}
-
-/// An ARP request for an address of the vmk's netstack.
-pub fn arp_request_label(vmk: &Vmk, scenario: impl Into<String>) -> Label {
-    Label::delivered(vmk, Service::Arp, scenario)
-}
-
-/// An ICMPv6 neighbour solicitation for an address of the vmk.
-pub fn neighbor_solicitation_label(vmk: &Vmk, scenario: impl Into<String>) -> Label {
-    Label::delivered(vmk, Service::NeighborDiscovery, scenario)
-}

@@ -972,7 +972,7 @@ impl<'m> Gen<'m> {
                 &net,
                 L4::Icmpv6(Icmpv6Type::NeighborSolicitation),
                 &body,
-                Upper::Icmpv6(135),
+                Upper::NeighborSolicitation(addr),
                 &scenario,
             ));
         }
@@ -1042,7 +1042,7 @@ impl<'m> Gen<'m> {
                 &net,
                 L4::Icmpv6(Icmpv6Type::NeighborSolicitation),
                 &body,
-                Upper::Icmpv6(135),
+                Upper::NeighborSolicitation(tentative),
                 scenario,
             ));
         }

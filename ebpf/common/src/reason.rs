@@ -38,6 +38,8 @@ pub enum DropReason {
     ServiceMovedToOwnStack,
     /// A non-first IPv4 fragment whose first fragment was never seen (or has expired).
     FragmentOrphan,
+    /// An ICMP echo request or neighbour solicitation the vmk would answer whose checksum is wrong.
+    IcmpBadChecksum,
 }
 
 impl DropReason {
@@ -45,7 +47,7 @@ impl DropReason {
     pub const COUNT: usize = Self::ALL.len();
 
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 18] = [
         Self::Runt,
         Self::QinQ,
         Self::ReservedVlan,
@@ -63,6 +65,7 @@ impl DropReason {
         Self::ServiceDisabled,
         Self::ServiceMovedToOwnStack,
         Self::FragmentOrphan,
+        Self::IcmpBadChecksum,
     ];
 
     /// The counter and metric name (`snake_case`).
@@ -85,6 +88,7 @@ impl DropReason {
             Self::ServiceDisabled => "service_disabled",
             Self::ServiceMovedToOwnStack => "service_moved_to_own_stack",
             Self::FragmentOrphan => "fragment_orphan",
+            Self::IcmpBadChecksum => "icmp_bad_checksum",
         }
     }
 

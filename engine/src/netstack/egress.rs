@@ -19,7 +19,7 @@
 //! caller sends each again. Requests are rate-limited by the cache (per destination and per netstack).
 //!
 //! Nothing here allocates, locks, reads a clock or panics: time is `now_ns`, buffers are the caller's.
-//! Stack isolation holds by construction: an [`Egress`] sees one netstack's tables, and a vmk of another
+//! Stack isolation holds by construction: an [`Egress`] sees one netstack's table and cache, and a vmk of another
 //! stack finds no route in them.
 
 use std::net::IpAddr;
@@ -27,7 +27,7 @@ use std::net::IpAddr;
 use super::fragment::{FragmentError, Fragmenter};
 use super::icmp_error::{self, IcmpErrorRefusal};
 use super::link::{self, Link};
-use super::{Enqueue, Lookup, NetstackTables, Route, Update};
+use super::{Enqueue, Lookup, NeighborCache, Route, RouteTable, Update};
 use crate::model::{HostModel, MacAddr, Vmk, VmkId};
 use crate::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::wire::{Ipv4Error, Ipv4Packet, Ipv6Error, Ipv6Packet, arp, icmpv6, ipv6};
@@ -192,11 +192,12 @@ impl Frames<'_> {
     }
 }
 
-/// The egress path over one netstack's tables (see the module doc).
+/// The egress path over one netstack's routing table and neighbour cache (see the module doc).
 #[derive(Debug)]
 pub struct Egress<'a> {
     model: &'a HostModel,
-    tables: &'a mut NetstackTables,
+    routes: &'a RouteTable,
+    neighbors: &'a mut NeighborCache,
 }
 
 /// What the egress needs of a packet's IP header.
@@ -209,10 +210,15 @@ struct Header {
 }
 
 impl<'a> Egress<'a> {
-    /// The egress of `tables`' netstack, whose adapters are those of `model` (the snapshot the tables were
-    /// compiled from).
-    pub const fn new(model: &'a HostModel, tables: &'a mut NetstackTables) -> Self {
-        Self { model, tables }
+    /// The egress of the netstack whose routing table is `routes` and neighbour cache `neighbors` (the cache
+    /// the ingress path updates from ARP replies and neighbour advertisements), with the adapters of `model`,
+    /// the snapshot the table was compiled from.
+    pub const fn new(model: &'a HostModel, routes: &'a RouteTable, neighbors: &'a mut NeighborCache) -> Self {
+        Self {
+            model,
+            routes,
+            neighbors,
+        }
     }
 
     /// Sends `packet` (an IPv4 or IPv6 packet) through the netstack, from `from` when given (as `vmkping -I`:
@@ -263,7 +269,7 @@ impl<'a> Egress<'a> {
 
     /// The route to `dst`, from `from` when given.
     fn route(&self, from: Option<VmkId>, dst: IpAddr) -> Result<Route, EgressError> {
-        let routes = &self.tables.routes;
+        let routes = self.routes;
         from.map_or_else(|| routes.lookup(dst), |vmk| routes.lookup_from(vmk, dst))
             .ok_or(EgressError::NoRoute { dst })
     }
@@ -286,7 +292,7 @@ impl<'a> Egress<'a> {
         now_ns: u64,
         request_out: &mut [u8],
     ) -> Result<Result<MacAddr, Unresolved>, EgressError> {
-        if let Some((_, Some(mac))) = self.tables.neighbors.state(next_hop, now_ns) {
+        if let Some((_, Some(mac))) = self.neighbors.state(next_hop, now_ns) {
             return Ok(Ok(mac));
         }
         // Checked before `lookup`, which counts a request as sent when it answers `NotFound`.
@@ -298,7 +304,7 @@ impl<'a> Egress<'a> {
                 len: request_out.len(),
             });
         }
-        let request_len = match self.tables.neighbors.lookup(next_hop, now_ns) {
+        let request_len = match self.neighbors.lookup(next_hop, now_ns) {
             Lookup::Found(mac) => return Ok(Ok(mac)),
             Lookup::NotFound => Some(match (source, next_hop) {
                 (IpAddr::V4(src), IpAddr::V4(target)) => link::write_arp_request(vmk, src, target, request_out)?,
@@ -312,7 +318,7 @@ impl<'a> Egress<'a> {
         Ok(Err(Unresolved {
             next_hop,
             interface: vmk.id,
-            queued: self.tables.neighbors.enqueue(next_hop, handle),
+            queued: self.neighbors.enqueue(next_hop, handle),
             request_len,
         }))
     }
@@ -321,11 +327,11 @@ impl<'a> Egress<'a> {
     /// ingress path parsed) and hands the handles of the packets waiting for it to `release`, oldest first:
     /// send each again with [`Egress::send`].
     pub fn resolved(&mut self, ip: IpAddr, mac: MacAddr, now_ns: u64, release: impl FnMut(u32)) -> Update {
-        let update = self.tables.neighbors.update_from_reply(ip, mac, now_ns);
+        let update = self.neighbors.update_from_reply(ip, mac, now_ns);
         if let Update::Updated { pending } = update
             && pending > 0
         {
-            self.tables.neighbors.drain_pending(ip, release);
+            self.neighbors.drain_pending(ip, release);
         }
         update
     }
@@ -333,15 +339,17 @@ impl<'a> Egress<'a> {
     /// Writes the ICMP error answering a forwarded packet refused as [`Outcome::TooBig`]: "fragmentation
     /// needed" for IPv4, Packet Too Big for IPv6, from the address of the adapter the route back to the
     /// packet's source leaves from. Returns the length of the IP packet written; send it with
-    /// [`Egress::send`] as a [`Origin::Local`] packet.
+    /// [`Egress::send`] as a [`Origin::Local`] packet. `ident` is the IPv4 identification of the error
+    /// (unused for IPv6).
     ///
     /// # Errors
     /// [`IcmpErrorRefusal`] when no error may be sent (about an error, a non-first fragment, a non-unicast
     /// source), when no address of ours can be its source, or when `out` is too small.
     pub fn write_too_big(
-        &mut self,
+        &self,
         invoking: &[u8],
         too_big: TooBig,
+        ident: u16,
         out: &mut [u8],
     ) -> Result<usize, IcmpErrorRefusal> {
         match parse(invoking) {
@@ -351,7 +359,6 @@ impl<'a> Egress<'a> {
                 let Some(IpAddr::V4(ours)) = ours else {
                     return Err(IcmpErrorRefusal::NotUnicast);
                 };
-                let ident = self.tables.next_ipv4_ident();
                 icmp_error::frag_needed(invoking, ours, too_big.mtu, ident, out)
             }
             Ok(Header { dst: IpAddr::V6(_), .. }) => {
@@ -370,7 +377,7 @@ impl<'a> Egress<'a> {
 
     /// Our address facing `peer`: that of the adapter the route to `peer` leaves from, else `fallback`'s.
     fn our_address(&self, peer: IpAddr, fallback: VmkId) -> Option<IpAddr> {
-        let interface = self.tables.routes.lookup(peer).map_or(fallback, |r| r.interface);
+        let interface = self.routes.lookup(peer).map_or(fallback, |r| r.interface);
         let vmk = self.model.vmks.get(interface.index())?;
         source_address(vmk, peer)
     }
@@ -418,6 +425,6 @@ fn request_len(vmk: &Vmk, next_hop: IpAddr) -> usize {
     Link::new(vmk, link::BROADCAST).header_len()
         + match next_hop {
             IpAddr::V4(_) => arp::PACKET_LEN,
-            IpAddr::V6(_) => ipv6::HEADER_LEN + icmpv6::SOLICITATION_WITH_SOURCE_LEN,
+            IpAddr::V6(_) => ipv6::HEADER_LEN + icmpv6::SOLICITATION_LEN,
         }
 }

@@ -168,7 +168,7 @@ fn the_same_prefix_resolves_through_each_stacks_own_gateway() {
     ];
     for (key, vmk, vlan, ours, gateway) in cases {
         let mut t = tables(&model, key);
-        let outcome = Egress::new(&model, &mut t).send(&packet, None, Origin::Local, 1, S, &mut request);
+        let outcome = t.egress(&model).send(&packet, None, Origin::Local, 1, S, &mut request);
         let u = unresolved(outcome.expect("routed"));
         assert_eq!(
             (u.next_hop, u.interface, u.queued),
@@ -186,7 +186,7 @@ fn adapter_override_wins_over_the_stack_gateway_and_vlan_0_is_untagged() {
     let mut t = tables(&model, NetstackKey::Default);
     let mut request = [0u8; 128];
     let packet = udp_v4("10.80.80.11", "8.8.8.8", 100, true);
-    let mut egress = Egress::new(&model, &mut t);
+    let mut egress = t.egress(&model);
     let u = unresolved(
         egress
             .send(&packet, Some(VMK2), Origin::Local, 1, S, &mut request)
@@ -209,7 +209,9 @@ fn a_vmk_of_another_stack_finds_no_route() {
     let model = host();
     let mut t = tables(&model, NetstackKey::Default);
     let packet = udp_v4("10.20.20.11", "10.20.20.50", 10, true);
-    let result = Egress::new(&model, &mut t).send(&packet, Some(VMK1), Origin::Local, 1, S, &mut [0; 128]);
+    let result = t
+        .egress(&model)
+        .send(&packet, Some(VMK1), Origin::Local, 1, S, &mut [0; 128]);
     assert_eq!(
         result.unwrap_err(),
         EgressError::NoRoute {
@@ -225,7 +227,7 @@ fn resolution_releases_the_waiting_packets() {
     let mut t = tables(&model, NetstackKey::Default);
     let packet = udp_v4("10.10.10.11", "10.10.10.50", 200, false);
     let mut request = [0u8; 128];
-    let mut egress = Egress::new(&model, &mut t);
+    let mut egress = t.egress(&model);
     let first = unresolved(egress.send(&packet, None, Origin::Local, 1, S, &mut request).unwrap());
     let len = first.request_len.expect("request");
     for handle in [2, 3] {
@@ -287,7 +289,7 @@ fn the_pending_queue_is_bounded() {
     let model = host();
     let mut t = tables(&model, NetstackKey::Default);
     let packet = udp_v4("10.10.10.11", "10.10.10.50", 20, false);
-    let mut egress = Egress::new(&model, &mut t);
+    let mut egress = t.egress(&model);
     let queued: Vec<Enqueue> = (1..=5)
         .map(|h| unresolved(egress.send(&packet, None, Origin::Local, h, S, &mut [0; 128]).unwrap()).queued)
         .collect();
@@ -306,7 +308,7 @@ fn ipv6_next_hops_are_solicited_and_advertised() {
     let mut t = tables(&model, NetstackKey::Default);
     let packet = udp_v6("fd00:10::11", "fd00:10::99", 64);
     let mut request = [0u8; 128];
-    let mut egress = Egress::new(&model, &mut t);
+    let mut egress = t.egress(&model);
     let u = unresolved(egress.send(&packet, None, Origin::Local, 9, S, &mut request).unwrap());
     assert_eq!(u.next_hop, IpAddr::V6(v6("fd00:10::99")));
     let ns = &request[..u.request_len.unwrap()];
@@ -359,7 +361,7 @@ fn ipv6_next_hops_are_solicited_and_advertised() {
 fn broadcast_and_multicast_need_no_resolution() {
     let model = host();
     let mut t = tables(&model, NetstackKey::Default);
-    let mut egress = Egress::new(&model, &mut t);
+    let mut egress = t.egress(&model);
     let cases = [
         ("10.10.10.255", [0xff; 6]),
         ("255.255.255.255", [0xff; 6]),
@@ -383,7 +385,7 @@ fn broadcast_and_multicast_need_no_resolution() {
 /// Resolves `ip` to the peer in `t`.
 fn resolve(model: &HostModel, t: &mut NetstackTables, ip: IpAddr) {
     assert_eq!(t.neighbors.lookup(ip, S), Lookup::NotFound);
-    Egress::new(model, t).resolved(ip, PEER_MAC, S, |_| {});
+    t.egress(model).resolved(ip, PEER_MAC, S, |_| {});
 }
 
 #[test]
@@ -393,7 +395,7 @@ fn df_clear_ipv4_is_fragmented_to_the_egress_mtu() {
     resolve(&model, &mut t, IpAddr::V4(v4("10.10.10.50")));
     let packet = udp_v4("10.10.10.11", "10.10.10.50", 4000, false);
     let (_, out) = frames(
-        Egress::new(&model, &mut t)
+        t.egress(&model)
             .send(&packet, None, Origin::Local, 1, S, &mut [0; 128])
             .unwrap(),
     );
@@ -418,7 +420,7 @@ fn df_clear_ipv4_is_fragmented_to_the_egress_mtu() {
 fn oversize_local_packets_are_refused_before_resolution() {
     let model = host();
     let mut t = tables(&model, NetstackKey::Default);
-    let mut egress = Egress::new(&model, &mut t);
+    let mut egress = t.egress(&model);
     let df = udp_v4("10.10.10.11", "10.10.10.50", 1473, true);
     assert_eq!(
         egress.send(&df, None, Origin::Local, 1, S, &mut [0; 128]).unwrap_err(),
@@ -447,7 +449,7 @@ fn oversize_local_packets_are_refused_before_resolution() {
 fn oversize_forwarded_packets_get_icmp_errors() {
     let model = host();
     let mut t = tables(&model, NetstackKey::Default);
-    let mut egress = Egress::new(&model, &mut t);
+    let mut egress = t.egress(&model);
     let mut out = [0u8; 1500];
 
     let df = udp_v4("10.80.80.50", "10.10.10.50", 3000, true);
@@ -461,7 +463,7 @@ fn oversize_forwarded_packets_get_icmp_errors() {
             mtu: 1500
         }
     );
-    let len = egress.write_too_big(&df, too_big, &mut out).unwrap();
+    let len = egress.write_too_big(&df, too_big, 7, &mut out).unwrap();
     let error = Ipv4Packet::new_checked(&out[..len]).unwrap();
     // From our address on the adapter facing the source (vmk2), to the source.
     assert_eq!(
@@ -476,7 +478,7 @@ fn oversize_forwarded_packets_get_icmp_errors() {
     let Ok(Outcome::TooBig(too_big)) = egress.send(&v6_packet, None, Origin::Forwarded, 1, S, &mut [0; 128]) else {
         panic!("expected TooBig");
     };
-    let len = egress.write_too_big(&v6_packet, too_big, &mut out).unwrap();
+    let len = egress.write_too_big(&v6_packet, too_big, 8, &mut out).unwrap();
     assert_eq!(len, 1280);
     let icmp = Icmpv6Packet::new_checked(&out[40..len]).unwrap();
     assert_eq!((icmp.msg_type(), icmp.mtu()), (icmpv6::PACKET_TOO_BIG, 1500));
@@ -487,7 +489,7 @@ fn oversize_forwarded_packets_get_icmp_errors() {
 fn bad_input_gets_a_clear_error() {
     let model = host();
     let mut t = tables(&model, NetstackKey::Default);
-    let mut egress = Egress::new(&model, &mut t);
+    let mut egress = t.egress(&model);
     assert_eq!(
         egress
             .send(&[0x55; 40], None, Origin::Local, 1, S, &mut [0; 128])
@@ -521,7 +523,7 @@ fn vmkping_through_the_egress() {
     let mut t = tables(&model, NetstackKey::Vmotion);
     let gateway = IpAddr::V4(v4("10.20.20.1"));
     resolve(&model, &mut t, gateway);
-    let mut egress = Egress::new(&model, &mut t);
+    let mut egress = t.egress(&model);
     let run = |egress: &mut Egress<'_>, size: usize, dont_fragment: bool| {
         let options = ping::PingOptions {
             size,
@@ -580,7 +582,7 @@ round-trip min/avg/max = 0.300/0.300/0.300 ms
     // The same limits at MTU 1500 on the default stack's vmk0.
     let mut t = tables(&model, NetstackKey::Default);
     resolve(&model, &mut t, IpAddr::V4(v4("10.10.10.1")));
-    let mut egress = Egress::new(&model, &mut t);
+    let mut egress = t.egress(&model);
     for (size, fits) in [(1472, true), (1473, false)] {
         let options = ping::PingOptions {
             size,

@@ -144,14 +144,8 @@ pub fn packet_too_big(invoking: &[u8], src: Ipv6Addr, mtu: u32, out: &mut [u8]) 
     icmp.set_rest_of_header(mtu);
     icmp.payload_mut().copy_from_slice(quoted);
     icmp.fill_checksum(&src, &from);
-    let mut reply = Ipv6Packet::new_unchecked(header);
-    reply.set_version_tc_flow(0, 0);
     // At most 1240 bytes.
-    reply.set_payload_len(icmp_len as u16);
-    reply.set_next_header(ip_proto::ICMPV6);
-    reply.set_hop_limit(HOP_LIMIT);
-    reply.set_src_addr(src);
-    reply.set_dst_addr(from);
+    Ipv6Packet::new_unchecked(header).emit_header(icmp_len as u16, ip_proto::ICMPV6, HOP_LIMIT, src, from);
     Ok(needed)
 }
 

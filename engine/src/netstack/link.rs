@@ -131,7 +131,7 @@ pub fn write_neighbor_solicitation(
     let group = Ipv6Addr::from(solicited_node(target.octets()));
     let link = Link::new(vmk, ipv6_multicast_mac(&group));
     let header_len = link.header_len();
-    let message_len = icmpv6::SOLICITATION_WITH_SOURCE_LEN;
+    let message_len = icmpv6::SOLICITATION_LEN;
     let needed = header_len + ipv6::HEADER_LEN + message_len;
     let len = out.len();
     let out = out
@@ -141,13 +141,7 @@ pub fn write_neighbor_solicitation(
     let (ip_header, message) = out[header_len..].split_at_mut(ipv6::HEADER_LEN);
     NeighborMessage::new_unchecked(&mut message[..]).emit_solicitation(target, vmk.mac.0);
     Icmpv6Packet::new_unchecked(&mut message[..]).fill_checksum(&sender, &group);
-    let mut ip = Ipv6Packet::new_unchecked(ip_header);
-    ip.set_version_tc_flow(0, 0);
     // 32 bytes.
-    ip.set_payload_len(message_len as u16);
-    ip.set_next_header(ip_proto::ICMPV6);
-    ip.set_hop_limit(ND_HOP_LIMIT);
-    ip.set_src_addr(sender);
-    ip.set_dst_addr(group);
+    Ipv6Packet::new_unchecked(ip_header).emit_header(message_len as u16, ip_proto::ICMPV6, ND_HOP_LIMIT, sender, group);
     Ok(needed)
 }

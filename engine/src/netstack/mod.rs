@@ -72,8 +72,6 @@ pub struct NetstackTables {
     pub routes: RouteTable,
     /// Its neighbour cache.
     pub neighbors: NeighborCache,
-    /// The identification of the next IPv4 packet this stack originates.
-    ipv4_ident: u16,
 }
 
 impl NetstackTables {
@@ -86,15 +84,13 @@ impl NetstackTables {
             id: netstack.id,
             routes: RouteTable::compile(model, netstack)?,
             neighbors: NeighborCache::new(neighbors)?,
-            ipv4_ident: 0,
         })
     }
 
-    /// A fresh IPv4 identification for a packet this stack originates (RFC 6864: unique per source,
-    /// destination and protocol while the packet may be in flight; a per-stack counter is).
-    pub fn next_ipv4_ident(&mut self) -> u16 {
-        self.ipv4_ident = self.ipv4_ident.wrapping_add(1);
-        self.ipv4_ident
+    /// The egress path over these tables, with the adapters of `model` (the snapshot they were compiled
+    /// from).
+    pub const fn egress<'a>(&'a mut self, model: &'a HostModel) -> Egress<'a> {
+        Egress::new(model, &self.routes, &mut self.neighbors)
     }
 
     /// Bytes held by the routing table and the neighbour cache.

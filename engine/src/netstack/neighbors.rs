@@ -240,6 +240,13 @@ pub struct NeighborCache {
     stats: NeighborStats,
 }
 
+impl Default for NeighborCache {
+    /// An empty cache with [`NeighborConfig::default`].
+    fn default() -> Self {
+        Self::build(NeighborConfig::default())
+    }
+}
+
 impl NeighborCache {
     /// An empty cache; every allocation it will ever make happens here.
     ///
@@ -252,8 +259,13 @@ impl NeighborCache {
                 pending: config.pending_per_entry,
             });
         }
+        Ok(Self::build(config))
+    }
+
+    /// An empty cache of a configuration already checked.
+    fn build(config: NeighborConfig) -> Self {
         let slots = (config.capacity * 2).next_power_of_two();
-        Ok(Self {
+        Self {
             config,
             entries: vec![FREE; config.capacity].into_boxed_slice(),
             index: vec![NO_ENTRY; slots].into_boxed_slice(),
@@ -263,7 +275,7 @@ impl NeighborCache {
             window_start_ns: 0,
             window_requests: 0,
             stats: NeighborStats::default(),
-        })
+        }
     }
 
     /// Its configuration.

@@ -314,13 +314,9 @@ impl PingSession {
                 icmp.set_echo_ident(self.ident);
                 icmp.set_echo_seq_no(seq);
                 icmp.fill_checksum(&src, &dst);
+                let payload_len = (needed - ipv6::HEADER_LEN) as u16;
                 let mut ip = Ipv6Packet::new_unchecked(header);
-                ip.set_version_tc_flow(0, 0);
-                ip.set_payload_len((needed - ipv6::HEADER_LEN) as u16);
-                ip.set_next_header(ip_proto::ICMPV6);
-                ip.set_hop_limit(self.options.ttl);
-                ip.set_src_addr(src);
-                ip.set_dst_addr(dst);
+                ip.emit_header(payload_len, ip_proto::ICMPV6, self.options.ttl, src, dst);
             }
             // `new` refused mixed families.
             _ => {
@@ -497,25 +493,18 @@ pub(super) mod tests {
         let mut reply = request.to_vec();
         if request[0] >> 4 == 4 {
             let ip = Ipv4Packet::new_checked(request).unwrap();
-            let (src, dst, header_len) = (ip.src_addr(), ip.dst_addr(), ip.header_len());
+            let header_len = ip.header_len();
             let mut icmp = Icmpv4Packet::new_unchecked(&mut reply[header_len..]);
             icmp.set_msg_type(icmpv4::ECHO_REPLY);
             icmp.fill_checksum();
-            let mut ip = Ipv4Packet::new_unchecked(&mut reply[..]);
-            ip.set_src_addr(dst);
-            ip.set_dst_addr(src);
-            ip.set_ttl(64);
-            ip.fill_checksum();
+            Ipv4Packet::new_unchecked(&mut reply[..]).turn_around(64);
         } else {
             let ip = Ipv6Packet::new_checked(request).unwrap();
             let (src, dst) = (ip.src_addr(), ip.dst_addr());
             let mut icmp = Icmpv6Packet::new_unchecked(&mut reply[40..]);
             icmp.set_msg_type(icmpv6::ECHO_REPLY);
             icmp.fill_checksum(&dst, &src);
-            let mut ip = Ipv6Packet::new_unchecked(&mut reply[..]);
-            ip.set_src_addr(dst);
-            ip.set_dst_addr(src);
-            ip.set_hop_limit(63);
+            Ipv6Packet::new_unchecked(&mut reply[..]).turn_around(63);
         }
         reply
     }

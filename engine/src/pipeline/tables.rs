@@ -42,6 +42,10 @@ pub struct VmkRecord {
     pub ipv4: Option<u32>,
     /// Its IPv4 subnet's directed broadcast, if it has a static address.
     pub ipv4_broadcast: Option<u32>,
+    /// Its MAC: the source of every reply it sends.
+    pub mac: [u8; 6],
+    /// Its IPv6 addresses (the targets of the neighbour solicitations it answers).
+    pub ipv6: Vec<u128>,
 }
 
 /// The addresses of one netstack.
@@ -104,6 +108,8 @@ impl HostTables {
                 moved,
                 ipv4: vmk.ipv4_cidr().map(|c| u32::from(c.addr)),
                 ipv4_broadcast: vmk.ipv4_cidr().map(|c| u32::from(c.broadcast())),
+                mac: vmk.mac.0,
+                ipv6: vmk.ipv6.addresses.iter().map(|c| u128::from(c.addr)).collect(),
             });
         }
         Self {

@@ -5,7 +5,7 @@
 
 use std::marker::PhantomData;
 
-use super::{WireError, read_u8, read_u16, slice, write};
+use super::{WireError, checksum, read_u8, read_u16, slice, write};
 
 pub(super) mod field {
     pub(in super::super) const TYPE: usize = 0;
@@ -106,15 +106,6 @@ impl<T: AsRef<[u8]>, F> IcmpPacket<T, F> {
     }
 }
 
-impl<'a, T: AsRef<[u8]> + ?Sized, F> IcmpPacket<&'a T, F> {
-    /// The message body after the 8-byte header.
-    #[inline]
-    pub fn payload(&self) -> &'a [u8] {
-        let buf = self.buffer.as_ref();
-        slice(buf, field::PAYLOAD, buf.len())
-    }
-}
-
 impl<T: AsRef<[u8]> + AsMut<[u8]>, F> IcmpPacket<T, F> {
     /// Sets the message type.
     #[inline]
@@ -150,5 +141,28 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>, F> IcmpPacket<T, F> {
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         self.buffer.as_mut().get_mut(field::PAYLOAD..).unwrap_or_default()
+    }
+
+    /// Changes the message type, updating the checksum incrementally (RFC 1624) instead of summing the
+    /// message again: turns an echo request into its reply without reading its payload, which may not even
+    /// be in this buffer (a multi-buffer frame).
+    #[inline]
+    pub fn retype(&mut self, msg_type: u8) {
+        let code = self.msg_code();
+        let old = u16::from_be_bytes([self.msg_type(), code]);
+        let new = u16::from_be_bytes([msg_type, code]);
+        let sum = checksum::adjust(self.checksum(), old, new);
+        let buf = self.buffer.as_mut();
+        write(buf, field::TYPE, [msg_type]);
+        write(buf, field::CHECKSUM, sum.to_be_bytes());
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized, F> IcmpPacket<&'a T, F> {
+    /// The message body after the 8-byte header.
+    #[inline]
+    pub fn payload(&self) -> &'a [u8] {
+        let buf = self.buffer.as_ref();
+        slice(buf, field::PAYLOAD, buf.len())
     }
 }

@@ -22,6 +22,8 @@ mod field {
 }
 /// Length of a neighbour solicitation or advertisement without options.
 pub const NEIGHBOR_LEN: usize = field::OPTIONS;
+/// Length of a neighbour advertisement carrying its target link-layer address option.
+pub const ADVERTISEMENT_LEN: usize = NEIGHBOR_LEN + OPT_UNIT;
 /// Type of a Packet Too Big message (RFC 4443 §3.2): the MTU is the second header word.
 pub const PACKET_TOO_BIG: u8 = 2;
 /// Type of an echo request.
@@ -39,8 +41,8 @@ const OPT_SOURCE_LINK_ADDR: u8 = 1;
 const OPT_TARGET_LINK_ADDR: u8 = 2;
 /// Options are counted in units of 8 bytes; an Ethernet link-layer address option is one unit.
 const OPT_UNIT: usize = 8;
-/// Length of a neighbour solicitation carrying a source link-layer address option.
-pub const SOLICITATION_WITH_SOURCE_LEN: usize = NEIGHBOR_LEN + OPT_UNIT;
+/// Length of a neighbour solicitation carrying its source link-layer address option.
+pub const SOLICITATION_LEN: usize = NEIGHBOR_LEN + OPT_UNIT;
 
 const FLAG_ROUTER: u8 = 0x80;
 const FLAG_SOLICITED: u8 = 0x40;
@@ -203,15 +205,28 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> NeighborMessage<T> {
     /// known. Returns the message length, or `None` when the buffer is too short (nothing is written then).
     #[inline]
     pub fn emit_solicitation(&mut self, target: Ipv6Addr, source_link_addr: [u8; 6]) -> Option<usize> {
-        let buf = self.buffer.as_mut();
-        if buf.len() < SOLICITATION_WITH_SOURCE_LEN {
-            return None;
-        }
+        let buf = self.buffer.as_mut().get_mut(..SOLICITATION_LEN)?;
         write(buf, field::TYPE, [NEIGHBOR_SOLICITATION, 0, 0, 0, 0, 0, 0, 0]);
         write(buf, field::TARGET_ADDR, target.octets());
         write(buf, field::OPTIONS, [OPT_SOURCE_LINK_ADDR, 1]);
         write(buf, field::OPTIONS + 2, source_link_addr);
-        Some(SOLICITATION_WITH_SOURCE_LEN)
+        Some(SOLICITATION_LEN)
+    }
+
+    /// Writes a neighbour advertisement for `target` at `mac` (override set, solicited as told) with its
+    /// target link-layer address option, and returns its length ([`ADVERTISEMENT_LEN`]); nothing is written
+    /// when the buffer is shorter. The checksum is left zero: fill it with [`Icmpv6Packet::fill_checksum`]
+    /// once the addresses are known.
+    #[inline]
+    pub fn emit_advertisement(&mut self, target: Ipv6Addr, solicited: bool, mac: [u8; 6]) -> Option<usize> {
+        let buf = self.buffer.as_mut().get_mut(..ADVERTISEMENT_LEN)?;
+        let flags = FLAG_OVERRIDE | if solicited { FLAG_SOLICITED } else { 0 };
+        write(buf, field::TYPE, [NEIGHBOR_ADVERTISEMENT, 0, 0, 0]);
+        write(buf, field::NEIGHBOR_FLAGS, [flags, 0, 0, 0]);
+        write(buf, field::TARGET_ADDR, target.octets());
+        write(buf, field::OPTIONS, [OPT_TARGET_LINK_ADDR, 1]);
+        write(buf, field::OPTIONS + 2, mac);
+        Some(ADVERTISEMENT_LEN)
     }
 }
 

@@ -83,6 +83,18 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// As [`new_checked`](Self::new_checked).
     #[inline]
     pub fn check_len(&self) -> Result<(), Ipv4Error> {
+        self.check_len_on_wire(self.buffer.as_ref().len())
+    }
+
+    /// As [`check_len`](Self::check_len) for a buffer holding only the first bytes of a packet whose bytes
+    /// on the wire, from the IP header on, number `wire_len` (the first buffer of a multi-buffer frame): the
+    /// header must be in the buffer, the total length within `wire_len`. Accessors then see the buffer's part
+    /// of the payload.
+    ///
+    /// # Errors
+    /// As [`new_checked`](Self::new_checked).
+    #[inline]
+    pub fn check_len_on_wire(&self, wire_len: usize) -> Result<(), Ipv4Error> {
         let len = self.buffer.as_ref().len();
         if len < MIN_HEADER_LEN {
             return Err(Ipv4Error::Truncated);
@@ -95,7 +107,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
             return Err(Ipv4Error::BadHeaderLength);
         }
         let total_len = usize::from(self.total_len());
-        if total_len < header_len || total_len > len {
+        if total_len < header_len || total_len > wire_len.max(len) {
             return Err(Ipv4Error::BadTotalLength);
         }
         Ok(())
@@ -212,10 +224,16 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Ipv4Packet<&'a T> {
         slice(self.buffer.as_ref(), field::OPTIONS, self.header_len())
     }
 
-    /// The payload: from the end of the header to the total length (Ethernet padding excluded).
+    /// The payload: from the end of the header to the total length (Ethernet padding excluded), or to the end
+    /// of the buffer when it holds only the first bytes of the packet.
     #[inline]
     pub fn payload(&self) -> &'a [u8] {
-        slice(self.buffer.as_ref(), self.header_len(), usize::from(self.total_len()))
+        let buffer = self.buffer.as_ref();
+        slice(
+            buffer,
+            self.header_len(),
+            usize::from(self.total_len()).min(buffer.len()),
+        )
     }
 }
 
@@ -290,6 +308,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         write(self.buffer.as_mut(), field::CHECKSUM, [0, 0]);
         let sum = checksum::data(slice(self.buffer.as_ref(), 0, self.header_len()));
         write(self.buffer.as_mut(), field::CHECKSUM, (!sum).to_be_bytes());
+    }
+
+    /// Readdresses the packet back to its sender, from the address it was sent to, with a fresh `ttl`, and
+    /// stores the new header checksum: the IP half of answering a request in place.
+    #[inline]
+    pub fn turn_around(&mut self, ttl: u8) {
+        let (src, dst) = (self.src_addr(), self.dst_addr());
+        let buf = self.buffer.as_mut();
+        write(buf, field::SRC_ADDR, dst.octets());
+        write(buf, field::DST_ADDR, src.octets());
+        write(buf, field::TTL, [ttl]);
+        self.fill_checksum();
     }
 }
 
@@ -434,5 +464,17 @@ mod tests {
                 "{total_len}"
             );
         }
+    }
+
+    /// The first buffer of a multi-buffer frame: lengths are judged on the wire, headers on the buffer.
+    #[test]
+    fn lengths_on_the_wire() {
+        let bytes = with(|b| b[2..4].copy_from_slice(&9000u16.to_be_bytes()));
+        let ip = Ipv4Packet::new_unchecked(&bytes[..]);
+        assert_eq!(ip.check_len_on_wire(9000), Ok(()));
+        assert_eq!(ip.check_len_on_wire(8999), Err(Ipv4Error::BadTotalLength));
+        assert_eq!(ip.payload(), &bytes[ip.header_len()..], "the payload bytes at hand");
+        let header_cut = Ipv4Packet::new_unchecked(&bytes[..22]);
+        assert_eq!(header_cut.check_len_on_wire(9000), Err(Ipv4Error::BadHeaderLength));
     }
 }

@@ -104,6 +104,18 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// As [`new_checked`](Self::new_checked).
     #[inline]
     pub fn check_len(&self) -> Result<(), Ipv6Error> {
+        self.check_len_on_wire(self.buffer.as_ref().len())
+    }
+
+    /// As [`check_len`](Self::check_len) for a buffer holding only the first bytes of a packet whose bytes on
+    /// the wire, from the IPv6 header on, number `wire_len` (the first buffer of a multi-buffer frame): the
+    /// fixed header must be in the buffer, the payload length within `wire_len`. Accessors then see the
+    /// buffer's part of the payload.
+    ///
+    /// # Errors
+    /// As [`new_checked`](Self::new_checked).
+    #[inline]
+    pub fn check_len_on_wire(&self, wire_len: usize) -> Result<(), Ipv6Error> {
         let len = self.buffer.as_ref().len();
         if len < HEADER_LEN {
             return Err(Ipv6Error::Truncated);
@@ -111,7 +123,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         if self.version() != 6 {
             return Err(Ipv6Error::BadVersion);
         }
-        if HEADER_LEN + usize::from(self.payload_len()) > len {
+        if HEADER_LEN + usize::from(self.payload_len()) > wire_len.max(len) {
             return Err(Ipv6Error::BadPayloadLength);
         }
         Ok(())
@@ -176,10 +188,11 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Ipv6Packet<&'a T> {
     /// The payload after the fixed header, up to the payload length (Ethernet padding excluded).
     #[inline]
     pub fn payload(&self) -> &'a [u8] {
+        let buffer = self.buffer.as_ref();
         slice(
-            self.buffer.as_ref(),
+            buffer,
             field::PAYLOAD,
-            HEADER_LEN + usize::from(self.payload_len()),
+            (HEADER_LEN + usize::from(self.payload_len())).min(buffer.len()),
         )
     }
 
@@ -238,45 +251,6 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Ipv6Packet<&'a T> {
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
-    /// Sets version 6, the traffic class and the flow label (its low 20 bits).
-    #[inline]
-    pub fn set_version_tc_flow(&mut self, traffic_class: u8, flow_label: u32) {
-        let word = (6u32 << 28) | (u32::from(traffic_class) << 20) | (flow_label & 0x000f_ffff);
-        write(self.buffer.as_mut(), field::VER_TC_FLOW, word.to_be_bytes());
-    }
-
-    /// Sets the payload length.
-    #[inline]
-    pub fn set_payload_len(&mut self, payload_len: u16) {
-        write(self.buffer.as_mut(), field::PAYLOAD_LEN, payload_len.to_be_bytes());
-    }
-
-    /// Sets the Next Header of the fixed header.
-    #[inline]
-    pub fn set_next_header(&mut self, next_header: u8) {
-        write(self.buffer.as_mut(), field::NEXT_HEADER, [next_header]);
-    }
-
-    /// Sets the hop limit.
-    #[inline]
-    pub fn set_hop_limit(&mut self, hop_limit: u8) {
-        write(self.buffer.as_mut(), field::HOP_LIMIT, [hop_limit]);
-    }
-
-    /// Sets the source address.
-    #[inline]
-    pub fn set_src_addr(&mut self, addr: Ipv6Addr) {
-        write(self.buffer.as_mut(), field::SRC_ADDR, addr.octets());
-    }
-
-    /// Sets the destination address.
-    #[inline]
-    pub fn set_dst_addr(&mut self, addr: Ipv6Addr) {
-        write(self.buffer.as_mut(), field::DST_ADDR, addr.octets());
-    }
-}
-
 /// Whether `next_header` is an extension header the walk skips.
 #[inline]
 fn is_extension(next_header: u8) -> bool {
@@ -284,6 +258,33 @@ fn is_extension(next_header: u8) -> bool {
         next_header,
         ip_proto::HOP_BY_HOP | ip_proto::ROUTING | ip_proto::FRAGMENT | ip_proto::DESTINATION_OPTIONS
     )
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
+    /// Readdresses the packet back to its sender, from the address it was sent to, with a fresh `hop_limit`:
+    /// the IP half of answering a request in place (upper-layer checksums over the pseudo-header do not
+    /// change, the sum of the two addresses being the same).
+    #[inline]
+    pub fn turn_around(&mut self, hop_limit: u8) {
+        let (src, dst) = (self.src_addr(), self.dst_addr());
+        let buf = self.buffer.as_mut();
+        write(buf, field::SRC_ADDR, dst.octets());
+        write(buf, field::DST_ADDR, src.octets());
+        write(buf, field::HOP_LIMIT, [hop_limit]);
+    }
+
+    /// Writes a fixed header without traffic class or flow label: `payload_len` bytes of `next_header` from
+    /// `src` to `dst`.
+    #[inline]
+    pub fn emit_header(&mut self, payload_len: u16, next_header: u8, hop_limit: u8, src: Ipv6Addr, dst: Ipv6Addr) {
+        let buf = self.buffer.as_mut();
+        write(buf, field::VER_TC_FLOW, [0x60, 0, 0, 0]);
+        write(buf, field::PAYLOAD_LEN, payload_len.to_be_bytes());
+        write(buf, field::NEXT_HEADER, [next_header]);
+        write(buf, field::HOP_LIMIT, [hop_limit]);
+        write(buf, field::SRC_ADDR, src.octets());
+        write(buf, field::DST_ADDR, dst.octets());
+    }
 }
 
 #[cfg(test)]
@@ -341,20 +342,6 @@ mod tests {
                 payload: &PACKET_BYTES[56..],
             }
         );
-    }
-
-    #[test]
-    fn construct_fixed_header() {
-        let mut bytes = PACKET_BYTES;
-        bytes[..40].fill(0);
-        let mut ip = Ipv6Packet::new_unchecked(&mut bytes[..]);
-        ip.set_version_tc_flow(0xb8, 0xfff1_2345); // bits above the 20-bit flow label are dropped
-        ip.set_payload_len(28);
-        ip.set_next_header(ip_proto::HOP_BY_HOP);
-        ip.set_hop_limit(64);
-        ip.set_src_addr("fd00::1".parse().unwrap());
-        ip.set_dst_addr("fd00::11".parse().unwrap());
-        assert_eq!(bytes, PACKET_BYTES);
     }
 
     #[test]
@@ -448,8 +435,26 @@ mod tests {
         bytes[4..6].copy_from_slice(&0xffffu16.to_be_bytes());
         assert_eq!(Ipv6Packet::new_checked(&bytes[..]), Err(Ipv6Error::BadPayloadLength));
         let ip = Ipv6Packet::new_unchecked(&bytes[..]);
-        assert_eq!(ip.payload(), &[] as &[u8]);
-        assert_eq!(ip.upper_layer(), Err(Ipv6Error::BadExtensionHeader));
+        assert_eq!(ip.payload(), &bytes[HEADER_LEN..], "the bytes at hand");
+    }
+
+    /// The first buffer of a multi-buffer frame: lengths are judged on the wire, headers on the buffer.
+    #[test]
+    fn lengths_on_the_wire() {
+        let mut bytes = PACKET_BYTES;
+        bytes[4..6].copy_from_slice(&9000u16.to_be_bytes());
+        let ip = Ipv6Packet::new_unchecked(&bytes[..]);
+        assert_eq!(ip.check_len_on_wire(HEADER_LEN + 9000), Ok(()));
+        assert_eq!(
+            ip.check_len_on_wire(HEADER_LEN + 8999),
+            Err(Ipv6Error::BadPayloadLength)
+        );
+        assert_eq!(ip.check_len_on_wire(8), Err(Ipv6Error::BadPayloadLength));
+        assert_eq!(
+            Ipv6Packet::new_unchecked(&bytes[..39]).check_len_on_wire(9040),
+            Err(Ipv6Error::Truncated)
+        );
+        assert_eq!(ip.payload(), &bytes[HEADER_LEN..]);
     }
 
     #[test]
