@@ -323,9 +323,8 @@ impl<'a> Egress<'a> {
         }))
     }
 
-    /// Records the reply resolving `ip` to `mac` (an ARP reply or solicited neighbour advertisement the
-    /// ingress path parsed) and hands the handles of the packets waiting for it to `release`, oldest first:
-    /// send each again with [`Egress::send`].
+    /// Records the reply resolving `ip` to `mac` (an ARP reply or solicited neighbour advertisement) and
+    /// hands the handles of the packets waiting for it to `release`, as [`Egress::release`] does.
     pub fn resolved(&mut self, ip: IpAddr, mac: MacAddr, now_ns: u64, release: impl FnMut(u32)) -> Update {
         let update = self.neighbors.update_from_reply(ip, mac, now_ns);
         if let Update::Updated { pending } = update
@@ -334,6 +333,16 @@ impl<'a> Egress<'a> {
             self.neighbors.drain_pending(ip, release);
         }
         update
+    }
+
+    /// Hands the handles of the packets waiting for `ip` to `release`, oldest first, once `ip` is resolved
+    /// (the pipeline's ingress recorded the reply in the shared cache): send each again with
+    /// [`Egress::send`]. Returns how many; none while `ip` is still unresolved.
+    pub fn release(&mut self, ip: IpAddr, now_ns: u64, release: impl FnMut(u32)) -> usize {
+        match self.neighbors.state(ip, now_ns) {
+            Some((_, Some(_))) => self.neighbors.drain_pending(ip, release),
+            _ => 0,
+        }
     }
 
     /// Writes the ICMP error answering a forwarded packet refused as [`Outcome::TooBig`]: "fragmentation
