@@ -597,3 +597,89 @@ round-trip min/avg/max = 0.300/0.300/0.300 ms
         assert_eq!(result.is_ok(), fits, "-d -s {size}");
     }
 }
+
+mod no_panic {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::netstack::icmp_error;
+
+    fn packet() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::collection::vec(any::<u8>(), 0..3000),
+            any::<u8>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(mut bytes, kind, fix_lengths, routable)| {
+                let len = bytes.len();
+                match (kind % 3, bytes.len()) {
+                    (0, 20..) => {
+                        bytes[0] = 0x45;
+                        if fix_lengths {
+                            bytes[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                        }
+                        if routable {
+                            bytes[16..20].copy_from_slice(&[10, 10, 10, 50]);
+                        }
+                    }
+                    (1, 40..) => {
+                        bytes[0] = 0x60;
+                        if fix_lengths {
+                            bytes[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+                        }
+                        if routable {
+                            bytes[24..40].copy_from_slice(&v6("fd00:10::50").octets());
+                        }
+                    }
+                    _ => {}
+                }
+                bytes
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever the bytes, the sender and the buffer sizes: an answer, never a panic.
+        #[test]
+        fn no_input_makes_the_egress_panic(
+            bytes in packet(),
+            from in 0u32..4,
+            forwarded in any::<bool>(),
+            resolved in any::<bool>(),
+            out_len in 0usize..2000,
+        ) {
+            let model = host();
+            let mut t = tables(&model, NetstackKey::Default);
+            if resolved {
+                for ip in [IpAddr::V4(v4("10.10.10.50")), IpAddr::V6(v6("fd00:10::50")), IpAddr::V4(v4("10.10.10.1"))] {
+                    resolve(&model, &mut t, ip);
+                }
+            }
+            let mut egress = t.egress(&model);
+            let origin = if forwarded { Origin::Forwarded } else { Origin::Local };
+            let mut out = vec![0u8; out_len];
+            let from = (from < 3).then_some(VmkId(from));
+            match egress.send(&bytes, from, origin, 1, S, &mut out) {
+                Ok(Outcome::Send(mut frames)) => {
+                    let mut written = 0;
+                    while let Ok(Some(_)) = frames.write_next(&mut out) {
+                        written += 1;
+                    }
+                    prop_assert!(written <= 200);
+                }
+                Ok(Outcome::TooBig(too_big)) => {
+                    let _ = egress.write_too_big(&bytes, too_big, 1, &mut out);
+                }
+                Ok(Outcome::Unresolved(_)) | Err(_) => {}
+            }
+            let _ = icmp_error::frag_needed(&bytes, v4("10.10.10.11"), 1500, 1, &mut out);
+            let _ = icmp_error::packet_too_big(&bytes, v6("fd00:10::11"), 1500, &mut out);
+            let options = ping::PingOptions::default();
+            let mut session = PingSession::new(IpAddr::V4(v4("10.10.10.11")), IpAddr::V4(v4("10.10.10.50")), 1, options).unwrap();
+            let _ = session.next_request(0, 1, &mut out);
+            let _ = session.on_packet(&bytes, S);
+        }
+    }
+}

@@ -12,21 +12,26 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{NeighborState, NetstackTables, RouteOrigin};
+use super::{NeighborCache, NeighborState, RouteOrigin, RouteTable};
 use crate::model::view::{Layout, View};
 use crate::model::{HostModel, IpNetwork, NetstackId, RouteSource, VmkId};
 
 /// esxcli's placeholder for a missing value.
 const NONE: &str = "-";
 
-/// `show routes`: the routes of every netstack's table (or only `scope`'s), in table order.
-pub fn routes_view(model: &HostModel, tables: &[NetstackTables], scope: Option<&str>) -> View {
+/// `show routes`: the routes of every table (or only netstack `scope`'s), in table order. `tables` are
+/// compiled from `model`.
+pub fn routes_view<'t>(
+    model: &HostModel,
+    tables: impl IntoIterator<Item = &'t RouteTable>,
+    scope: Option<&str>,
+) -> View {
     let mut rows = Vec::new();
-    for t in tables {
-        let Some(key) = netstack_key(model, t.id, scope) else {
+    for table in tables {
+        let Some(key) = netstack_key(model, table.netstack(), scope) else {
             continue;
         };
-        for r in t.routes.routes() {
+        for r in table.routes() {
             let (network, netmask, unset) = match r.network {
                 IpNetwork::V4(c) if c.prefix_len == 0 => ("default".to_owned(), c.netmask().to_string(), "0.0.0.0"),
                 IpNetwork::V4(c) => (c.addr.to_string(), c.netmask().to_string(), "0.0.0.0"),
@@ -93,22 +98,26 @@ pub struct NeighborRow {
 }
 
 impl NeighborSnapshot {
-    /// Snapshots every cache of `tables` (compiled from `model`) as of `now_ns`. Allocates: call it off the
-    /// packet path, between batches.
-    pub fn capture(model: &HostModel, tables: &[NetstackTables], now_ns: u64) -> Self {
+    /// Snapshots the neighbour cache of each netstack, given with its routing table (compiled from `model`),
+    /// as of `now_ns`. Allocates: call it off the packet path, between batches.
+    pub fn capture<'t>(
+        model: &HostModel,
+        stacks: impl IntoIterator<Item = (&'t RouteTable, &'t NeighborCache)>,
+        now_ns: u64,
+    ) -> Self {
         let mut rows = Vec::new();
-        for t in tables {
-            let Some(key) = netstack_key(model, t.id, None) else {
+        for (routes, cache) in stacks {
+            let Some(key) = netstack_key(model, routes.netstack(), None) else {
                 continue;
             };
-            let mut entries: Vec<_> = t.neighbors.entries(now_ns).collect();
+            let mut entries: Vec<_> = cache.entries(now_ns).collect();
             entries.sort_by_key(|e| e.ip);
             rows.extend(entries.into_iter().map(|e| {
                 NeighborRow {
                     netstack: key.to_owned(),
                     neighbor: e.ip,
                     mac: e.mac.map(|m| m.to_string()),
-                    vmknic: on_link_vmk(t, e.ip)
+                    vmknic: on_link_vmk(routes, e.ip)
                         .and_then(|id| model.vmks.get(id.index()))
                         .map(|v| v.name.clone()),
                     expiry_secs: e.expires_in_ns / 1_000_000_000,
@@ -155,9 +164,8 @@ impl NeighborSnapshot {
 }
 
 /// The adapter whose connected subnet holds `ip`: neighbours are on-link by definition.
-fn on_link_vmk(tables: &NetstackTables, ip: IpAddr) -> Option<VmkId> {
-    tables
-        .routes
+fn on_link_vmk(routes: &RouteTable, ip: IpAddr) -> Option<VmkId> {
+    routes
         .lookup(ip)
         .filter(|r| r.source == RouteOrigin::Connected)
         .map(|r| r.interface)
@@ -175,7 +183,7 @@ fn state_text(state: NeighborState) -> &'static str {
 mod tests {
     use super::*;
     use crate::model::MacAddr;
-    use crate::netstack::{Lookup, NeighborConfig, compile_all};
+    use crate::netstack::{Lookup, NeighborConfig, NetstackTables, compile_all};
 
     const S: u64 = 1_000_000_000;
 
@@ -192,7 +200,7 @@ mod tests {
         let model = HostModel::embedded_default();
         let tables = default_tables(&model);
         assert_eq!(
-            routes_view(&model, &tables, Some("vmotion")).to_text(),
+            routes_view(&model, tables.iter().map(|t| &t.routes), Some("vmotion")).to_text(),
             "Netstack  Network      Netmask        Gateway     Interface  Source\n\
              --------  -----------  -------------  ----------  ---------  ------\n\
              vmotion   10.20.20.0   255.255.255.0  0.0.0.0     vmk1       LOCAL\n\
@@ -201,7 +209,7 @@ mod tests {
              vmotion   default      0.0.0.0        10.20.20.1  vmk1       MANUAL\n\
              vmotion   default      0              fd00:20::1  vmk1       MANUAL\n"
         );
-        let all = routes_view(&model, &tables, None);
+        let all = routes_view(&model, tables.iter().map(|t| &t.routes), None);
         let per_stack: usize = tables.iter().map(|t| t.routes.len()).sum();
         assert_eq!(all.rows.len(), per_stack);
         let witness = [
@@ -216,7 +224,11 @@ mod tests {
             all.rows.iter().any(|r| r == &witness),
             "the static route to the witness site"
         );
-        assert!(routes_view(&model, &tables, Some("nope")).rows.is_empty());
+        assert!(
+            routes_view(&model, tables.iter().map(|t| &t.routes), Some("nope"))
+                .rows
+                .is_empty()
+        );
     }
 
     #[test]
@@ -225,7 +237,7 @@ mod tests {
             crate::model::EMBEDDED_DEFAULT.replace("network = \"10.120.20.0/24\"", "network = \"10.20.20.0/24\"");
         let model = HostModel::from_toml("dup.toml", &text).unwrap();
         let tables = default_tables(&model);
-        let view = routes_view(&model, &tables, Some("vmotion"));
+        let view = routes_view(&model, tables.iter().map(|t| &t.routes), Some("vmotion"));
         let subnet: Vec<_> = view.rows.iter().filter(|r| r[1] == "10.20.20.0").collect();
         assert_eq!(subnet.len(), 1);
         assert_eq!(subnet[0][5], "LOCAL", "the connected subnet, listed first, wins");
@@ -250,7 +262,7 @@ mod tests {
         assert_eq!(vmotion.neighbors.lookup(ip("10.20.20.1"), 95 * S), Lookup::NotFound);
         vmotion.neighbors.update_from_reply(ip("10.20.20.1"), router, 95 * S);
 
-        let snapshot = NeighborSnapshot::capture(&model, &tables, 100 * S);
+        let snapshot = NeighborSnapshot::capture(&model, tables.iter().map(|t| (&t.routes, &t.neighbors)), 100 * S);
         assert_eq!(
             snapshot.view(None).to_text(),
             "Netstack           Neighbor     Mac Address        Vmknic  Expiry    State       Type\n\
@@ -264,7 +276,7 @@ mod tests {
         let json = serde_json::to_string(&snapshot).unwrap();
         assert_eq!(serde_json::from_str::<NeighborSnapshot>(&json).unwrap(), snapshot);
         // Thirty seconds after its reply, a reachable entry reads stale.
-        let later = NeighborSnapshot::capture(&model, &tables, 126 * S);
+        let later = NeighborSnapshot::capture(&model, tables.iter().map(|t| (&t.routes, &t.neighbors)), 126 * S);
         let vmotion_row = later.rows.iter().find(|r| r.netstack == "vmotion").unwrap();
         assert_eq!(vmotion_row.state, "Stale");
     }
