@@ -40,7 +40,7 @@ pub use neighbors::{
     Enqueue, Lookup, NeighborCache, NeighborConfig, NeighborEntry, NeighborState, NeighborStats, Update,
 };
 pub use ping::{PingError, PingOptions, PingSession, Reply, Statistics};
-pub use routes::{Ipv4Lpm, Ipv6Lpm, ListedRoute, Route, RouteOrigin, RouteTable};
+pub use routes::{Ipv4Lpm, Ipv6Lpm, Route, RouteOrigin, RouteTable};
 
 use crate::model::{HostModel, Netstack, NetstackId};
 

@@ -69,20 +69,6 @@ pub struct Route {
     pub prefix_len: u8,
 }
 
-/// A route as `show routes` lists it: the table's routes in the order they were compiled (connected
-/// subnets, static routes, default gateways), duplicates removed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ListedRoute {
-    /// The destination prefix (host bits cleared).
-    pub network: IpNetwork,
-    /// The gateway; `None` for a connected subnet.
-    pub gateway: Option<IpAddr>,
-    /// The adapter, when one of the stack's adapters reaches the gateway.
-    pub interface: Option<VmkId>,
-    /// Where the route comes from.
-    pub source: RouteOrigin,
-}
-
 /// One compiled route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Compiled {
@@ -126,8 +112,6 @@ pub struct RouteTable {
     v6: Ipv6Lpm,
     /// Indexed by [`VmkId::index`] over the whole host.
     adapters: Vec<AdapterGateways>,
-    /// Both families in compilation order, for listing (never read by lookups).
-    listing: Vec<ListedRoute>,
 }
 
 impl RouteTable {
@@ -151,7 +135,6 @@ impl RouteTable {
         let mut seen = HashSet::new();
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
-        let mut listing = Vec::new();
         for entry in entries.iter().filter(|e| e.netstack == netstack.id) {
             let (network, prefix_len) = match entry.network {
                 IpNetwork::V4(c) => (IpNetwork::V4(c.with_network()), c.prefix_len.min(32)),
@@ -173,12 +156,6 @@ impl RouteTable {
                 source,
                 prefix_len,
             };
-            listing.push(ListedRoute {
-                network,
-                gateway: entry.gateway,
-                interface: entry.interface,
-                source,
-            });
             let (routes, prefix) = match network {
                 IpNetwork::V4(c) => (&mut routes_v4, Prefix::V4(c.addr)),
                 IpNetwork::V6(c) => (&mut routes_v6, Prefix::V6(c.addr)),
@@ -207,7 +184,6 @@ impl RouteTable {
             v4: Ipv4Lpm::build(&v4)?,
             v6: Ipv6Lpm::build(&v6)?,
             adapters,
-            listing,
         })
     }
 
@@ -219,11 +195,6 @@ impl RouteTable {
     /// Number of routes (both families, duplicates removed).
     pub fn len(&self) -> usize {
         self.routes_v4.len() + self.routes_v6.len()
-    }
-
-    /// The routes, both families, in compilation order (see [`ListedRoute`]).
-    pub fn routes(&self) -> &[ListedRoute] {
-        &self.listing
     }
 
     /// Whether the table holds no route.
@@ -302,7 +273,6 @@ impl RouteTable {
             + self.v6.memory_bytes()
             + (self.routes_v4.capacity() + self.routes_v6.capacity()) * size_of::<Compiled>()
             + self.adapters.capacity() * size_of::<AdapterGateways>()
-            + self.listing.capacity() * size_of::<ListedRoute>()
     }
 }
 

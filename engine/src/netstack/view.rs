@@ -1,12 +1,10 @@
-//! esxcli-style views of the compiled netstack tables: `show routes` (`esxcli network ip route ipv4 list` and
-//! `ipv6 list`: Network, Netmask, Gateway, Interface, Source) and `show neighbors` (`esxcli network ip
-//! neighbor list`: Neighbor, Mac Address, Vmknic, Expiry, State, Type), fact sheet §4.3, each with a
-//! leading Netstack column since vmknet lists every stack at once (`-N` narrows to one).
+//! `show neighbors`: the esxcli view of the neighbour caches (`esxcli network ip neighbor list`: Neighbor,
+//! Mac Address, Vmknic, Expiry, State, Type; fact sheet §4.3), with a leading Netstack column as in `show
+//! routes`, since vmknet lists every stack at once (`-N` narrows to one).
 //!
-//! Routes are rendered from the [`RouteTable`](super::RouteTable)s the egress path uses, so `show routes`
-//! prints what lookups see (duplicates removed). Neighbours live in a running engine's caches, so they are
-//! rendered from a [`NeighborSnapshot`]: plain data, serialisable, taken off the packet path and carried to
-//! whoever prints it. An IPv6 network's Netmask column is its prefix length, as esxcli's `ipv6 list` shows.
+//! Neighbours live in a running engine's caches (the pipeline's, one per netstack), so they are rendered
+//! from a [`NeighborSnapshot`]: plain data, serialisable, taken between batches and carried to whoever
+//! prints it. The Vmknic column is the adapter whose connected subnet holds the neighbour.
 
 use std::net::IpAddr;
 
@@ -14,64 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{NeighborCache, NeighborState, RouteOrigin, RouteTable};
 use crate::model::view::{Layout, View};
-use crate::model::{HostModel, IpNetwork, NetstackId, RouteSource, VmkId};
+use crate::model::{HostModel, VmkId};
 
 /// esxcli's placeholder for a missing value.
 const NONE: &str = "-";
-
-/// `show routes`: the routes of every table (or only netstack `scope`'s), in table order. `tables` are
-/// compiled from `model`.
-pub fn routes_view<'t>(
-    model: &HostModel,
-    tables: impl IntoIterator<Item = &'t RouteTable>,
-    scope: Option<&str>,
-) -> View {
-    let mut rows = Vec::new();
-    for table in tables {
-        let Some(key) = netstack_key(model, table.netstack(), scope) else {
-            continue;
-        };
-        for r in table.routes() {
-            let (network, netmask, unset) = match r.network {
-                IpNetwork::V4(c) if c.prefix_len == 0 => ("default".to_owned(), c.netmask().to_string(), "0.0.0.0"),
-                IpNetwork::V4(c) => (c.addr.to_string(), c.netmask().to_string(), "0.0.0.0"),
-                IpNetwork::V6(c) if c.prefix_len == 0 => ("default".to_owned(), "0".to_owned(), "::"),
-                IpNetwork::V6(c) => (c.addr.to_string(), c.prefix_len.to_string(), "::"),
-            };
-            rows.push(vec![
-                key.to_owned(),
-                network,
-                netmask,
-                r.gateway.map_or_else(|| unset.to_owned(), |g| g.to_string()),
-                vmk_name(model, r.interface),
-                source_text(r.source).to_owned(),
-            ]);
-        }
-    }
-    View {
-        layout: Layout::Table,
-        columns: vec!["Netstack", "Network", "Netmask", "Gateway", "Interface", "Source"],
-        rows,
-    }
-}
-
-/// The key of netstack `id` when `scope` (a key, as esxcli's `-N`) includes it.
-fn netstack_key<'m>(model: &'m HostModel, id: NetstackId, scope: Option<&str>) -> Option<&'m str> {
-    let key = model.netstacks.get(id.index())?.key.as_str();
-    scope.is_none_or(|s| s == key).then_some(key)
-}
-
-fn vmk_name(model: &HostModel, vmk: Option<VmkId>) -> String {
-    vmk.and_then(|id| model.vmks.get(id.index()))
-        .map_or_else(|| NONE.to_owned(), |v| v.name.clone())
-}
-
-fn source_text(origin: RouteOrigin) -> &'static str {
-    match origin.source() {
-        RouteSource::Manual => "MANUAL",
-        RouteSource::Local => "LOCAL",
-    }
-}
 
 /// The neighbour caches of a running engine at one instant, as `show neighbors` prints them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,14 +51,14 @@ impl NeighborSnapshot {
     ) -> Self {
         let mut rows = Vec::new();
         for (routes, cache) in stacks {
-            let Some(key) = netstack_key(model, routes.netstack(), None) else {
+            let Some(netstack) = model.netstacks.get(routes.netstack().index()) else {
                 continue;
             };
             let mut entries: Vec<_> = cache.entries(now_ns).collect();
             entries.sort_by_key(|e| e.ip);
             rows.extend(entries.into_iter().map(|e| {
                 NeighborRow {
-                    netstack: key.to_owned(),
+                    netstack: netstack.key.to_string(),
                     neighbor: e.ip,
                     mac: e.mac.map(|m| m.to_string()),
                     vmknic: on_link_vmk(routes, e.ip)
@@ -193,54 +137,6 @@ mod tests {
 
     fn default_tables(model: &HostModel) -> Vec<NetstackTables> {
         compile_all(model, NeighborConfig::default()).unwrap()
-    }
-
-    #[test]
-    fn routes_of_the_embedded_default_as_esxcli_lists_them() {
-        let model = HostModel::embedded_default();
-        let tables = default_tables(&model);
-        assert_eq!(
-            routes_view(&model, tables.iter().map(|t| &t.routes), Some("vmotion")).to_text(),
-            "Netstack  Network      Netmask        Gateway     Interface  Source\n\
-             --------  -----------  -------------  ----------  ---------  ------\n\
-             vmotion   10.20.20.0   255.255.255.0  0.0.0.0     vmk1       LOCAL\n\
-             vmotion   fd00:20::    64             ::          vmk1       LOCAL\n\
-             vmotion   10.120.20.0  255.255.255.0  10.20.20.1  vmk1       MANUAL\n\
-             vmotion   default      0.0.0.0        10.20.20.1  vmk1       MANUAL\n\
-             vmotion   default      0              fd00:20::1  vmk1       MANUAL\n"
-        );
-        let all = routes_view(&model, tables.iter().map(|t| &t.routes), None);
-        let per_stack: usize = tables.iter().map(|t| t.routes.len()).sum();
-        assert_eq!(all.rows.len(), per_stack);
-        let witness = [
-            "defaultTcpipStack",
-            "10.99.0.0",
-            "255.255.0.0",
-            "10.80.80.1",
-            "vmk8",
-            "MANUAL",
-        ];
-        assert!(
-            all.rows.iter().any(|r| r == &witness),
-            "the static route to the witness site"
-        );
-        assert!(
-            routes_view(&model, tables.iter().map(|t| &t.routes), Some("nope"))
-                .rows
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn a_route_given_twice_is_listed_once() {
-        let text =
-            crate::model::EMBEDDED_DEFAULT.replace("network = \"10.120.20.0/24\"", "network = \"10.20.20.0/24\"");
-        let model = HostModel::from_toml("dup.toml", &text).unwrap();
-        let tables = default_tables(&model);
-        let view = routes_view(&model, tables.iter().map(|t| &t.routes), Some("vmotion"));
-        let subnet: Vec<_> = view.rows.iter().filter(|r| r[1] == "10.20.20.0").collect();
-        assert_eq!(subnet.len(), 1);
-        assert_eq!(subnet[0][5], "LOCAL", "the connected subnet, listed first, wins");
     }
 
     #[test]
