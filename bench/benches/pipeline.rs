@@ -2,9 +2,12 @@
 //! mix, for 64-byte frames of one service, and for the drop and pass paths.
 //!
 //! Each iteration runs a whole batch of frames through one worker's `Pipeline` (counters included), the way
-//! a worker runs a ring's batch; criterion reports time per frame (`Throughput::Elements`).
+//! a worker runs a ring's batch; criterion reports time per frame (`Throughput::Elements`). The mix runs twice:
+//! from one heap buffer per frame, and laid out as a multi-buffer AF_XDP worker sees it (each frame's first
+//! buffer in a 4 KiB UMEM chunk, judged on its wire length).
 
 use std::hint::black_box;
+use std::ops::Range;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -17,20 +20,57 @@ use vmknet_testbed::{DEFAULT_SEED, LabelledFrame, bad_cases, testbed_host, vsphe
 const BATCH: usize = 64;
 
 fn run(c: &mut Criterion, name: &str, model: &Arc<HostModel>, frames: &[Vec<u8>]) {
-    let mut pipeline = Pipeline::new(Arc::clone(model));
     let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    bench_batches(c, name, model, slices.len(), |pipeline, batch, now_ns, outcomes| {
+        pipeline.process_batch(black_box(&slices[batch]), now_ns, outcomes);
+    });
+}
+
+/// Bytes of a UMEM chunk, and the kernel's headroom in front of a received frame.
+const CHUNK: usize = 4096;
+const HEADROOM: usize = 256;
+
+/// As [`run`], with the frames where a multi-buffer AF_XDP worker finds them: each in a 4 KiB chunk of one
+/// arena behind the XDP headroom, only its first buffer (up to 3840 bytes) there, judged on its wire length.
+fn run_in_umem(c: &mut Criterion, name: &str, model: &Arc<HostModel>, frames: &[Vec<u8>]) {
+    let mut arena = vec![0u8; frames.len() * CHUNK];
+    let mut heads_at = Vec::with_capacity(frames.len());
+    for (i, frame) in frames.iter().enumerate() {
+        let head_len = frame.len().min(CHUNK - HEADROOM);
+        let start = i * CHUNK + HEADROOM;
+        arena[start..start + head_len].copy_from_slice(&frame[..head_len]);
+        heads_at.push(start..start + head_len);
+    }
+    let heads: Vec<&[u8]> = heads_at.into_iter().map(|range| &arena[range]).collect();
+    let wire_lens: Vec<u32> = frames.iter().map(|f| f.len() as u32).collect();
+    bench_batches(c, name, model, heads.len(), |pipeline, batch, now_ns, outcomes| {
+        pipeline.process_batch_segmented(black_box(&heads[batch.clone()]), &wire_lens[batch], now_ns, outcomes);
+    });
+}
+
+/// Benches `process` over `n` frames in batches of [`BATCH`], one fresh worker pipeline, counters checked.
+fn bench_batches(
+    c: &mut Criterion,
+    name: &str,
+    model: &Arc<HostModel>,
+    n: usize,
+    mut process: impl FnMut(&mut Pipeline, Range<usize>, u64, &mut [Outcome]),
+) {
+    let mut pipeline = Pipeline::new(Arc::clone(model));
     let mut outcomes = [Outcome {
         vmk: None,
         verdict: Verdict::Passed,
     }; BATCH];
     let mut group = c.benchmark_group("ingress");
-    group.throughput(Throughput::Elements(frames.len() as u64));
+    group.throughput(Throughput::Elements(n as u64));
     let mut now_ns = 0u64;
     group.bench_function(name, |b| {
         b.iter(|| {
             now_ns += 1_000;
-            for batch in slices.chunks(BATCH) {
-                pipeline.process_batch(black_box(batch), now_ns, &mut outcomes);
+            for start in (0..n).step_by(BATCH) {
+                let batch = start..(start + BATCH).min(n);
+                let len = batch.len();
+                process(&mut pipeline, batch, now_ns, &mut outcomes[..len]);
                 black_box(&outcomes);
             }
         })
@@ -64,7 +104,9 @@ fn iscsi_64b(model: &HostModel) -> Vec<Vec<u8>> {
 
 fn benches(c: &mut Criterion) {
     let default = Arc::new(HostModel::embedded_default());
-    run(c, "vsphere_mix", &default, &bytes(vsphere_mix(&default, DEFAULT_SEED)));
+    let mix = bytes(vsphere_mix(&default, DEFAULT_SEED));
+    run(c, "vsphere_mix", &default, &mix);
+    run_in_umem(c, "vsphere_mix_umem_first_buffers", &default, &mix);
     run(c, "iscsi_64B", &default, &iscsi_64b(&default));
 
     let testbed = Arc::new(testbed_host());

@@ -213,7 +213,12 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn verify_checksum(&self) -> bool {
         let buf = self.buffer.as_ref();
-        checksum::data(slice(buf, 0, self.header_len())) == 0xffff
+        let header_len = self.header_len();
+        let sum = match buf.first_chunk::<MIN_HEADER_LEN>() {
+            Some(header) if header_len == MIN_HEADER_LEN => checksum::header_20(header),
+            _ => checksum::data(slice(buf, 0, header_len)),
+        };
+        sum == 0xffff
     }
 }
 
