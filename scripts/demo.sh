@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the embedded default host: installs what is missing, builds, writes the testbed's labelled
 # vSphere traffic for the embedded default host, and runs it through the engine, printing the per-netstack /
-# per-vmk / per-service report and the drop reasons; then sends the same mix through the real XDP + AF_XDP path
-# (vmknet-demo: a two-queue veth pair with its peer in a network namespace, needs root) and checks the
-# engine's counters against the labels.
+# per-vmk / per-service report and the drop reasons; then `vmknet demo` sends the mix and every bad case through
+# the real XDP + AF_XDP path (a two-queue veth pair with its peer in a network namespace, needs root) and checks
+# the engine's counters against the labels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,5 +29,5 @@ echo
 echo "== full-speed replay of the mix, 3 seconds"
 "$bin/vmknet" replay --loop-seconds 3 "$out/vsphere-mix.pcap" | head -1
 echo
-echo "== the vSphere mix through the real XDP + AF_XDP path (veth pair, 2 queues; needs root)"
-"$bin/vmknet-demo" --rounds 1
+echo "== the vSphere mix and every bad case through the real XDP + AF_XDP path (veth pair, 2 queues; needs root)"
+"$bin/vmknet" demo

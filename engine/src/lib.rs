@@ -15,9 +15,9 @@
 //! - [`runtime`] runs the AF_XDP fast path: the classifier on a NIC, a socket per (queue, netstack), a pinned
 //!   worker per queue running the pipeline, and the counters the control thread reads.
 //! - [`stats`] aggregates per-worker counters off the hot path and renders them.
-//! - [`cli`] implements the `vmknet` subcommands.
+//!
+//! The `vmknet` command is the `vmknet-cli` package (`engine/cli/`), built on this library and the testbed.
 
-pub mod cli;
 pub mod io;
 pub mod model;
 pub mod netstack;

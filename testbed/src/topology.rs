@@ -16,6 +16,10 @@ use std::os::fd::AsRawFd as _;
 use std::process::Command;
 use std::thread::JoinHandle;
 
+/// MTU of both ends of a pair: the largest vmk MTU, so frames of up to 9000-byte IP packets (9018 bytes with a
+/// tag) cross it.
+pub const MTU: u32 = 9000;
+
 /// Longest interface name Linux accepts (IFNAMSIZ - 1).
 const IFNAME_MAX: usize = 15;
 
@@ -67,7 +71,7 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// Creates the namespace and the pair with `queues` queues each way, MTU 9000. `prefix` tells the callers
+    /// Creates the namespace and the pair with `queues` queues each way, MTU [`MTU`]. `prefix` tells the callers
     /// of one process apart (the process id tells processes apart); it must keep `v<prefix><pid>a` within 15
     /// characters.
     ///
@@ -98,8 +102,8 @@ impl Topology {
             "net.ipv6.conf.default.disable_ipv6=1",
         ];
         run_command("ip", &["netns", "exec", ns, "sysctl", "-qw", no_ipv6[0], no_ipv6[1]])?;
-        let n = queues.to_string();
-        let each_end = ["numtxqueues", &n, "numrxqueues", &n, "mtu", "9000"];
+        let (n, mtu) = (queues.to_string(), MTU.to_string());
+        let each_end = ["numtxqueues", &n, "numrxqueues", &n, "mtu", &mtu];
         let mut add = vec!["link", "add", &topology.host];
         add.extend(each_end);
         add.extend(["type", "veth", "peer", "name", &topology.peer]);

@@ -13,8 +13,9 @@
 //! The XDP program is loaded and attached by [`crate::xdp`] (aya): the sockets are created with libxdp's
 //! `XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD` and registered in the classifier's XSKMAP by the caller.
 //!
-//! Single-buffer only: a frame larger than [`FRAME_SIZE`] minus the XDP headroom does not reach the socket
-//! (the kernel counts it in the socket's `rx_dropped`). Multi-buffer (`XDP_USE_SG`) is future work.
+//! Single-buffer only: a frame longer than [`XskConfig::max_frame_len`] ([`FRAME_SIZE`] less
+//! [`XDP_HEADROOM`]) does not reach the socket (the kernel counts it in the socket's `rx_dropped`).
+//! Multi-buffer (`XDP_USE_SG`) is future work.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -25,6 +26,9 @@ use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 /// Bytes per UMEM frame (one chunk holds one frame: single-buffer AF_XDP).
 pub const FRAME_SIZE: u32 = 4096;
+
+/// Bytes the kernel keeps in front of each received frame in its UMEM chunk (`XDP_PACKET_HEADROOM`).
+pub const XDP_HEADROOM: u32 = 256;
 
 /// Default UMEM frames per queue.
 pub const DEFAULT_FRAME_COUNT: u32 = 4096;
@@ -85,6 +89,12 @@ impl XskConfig {
     /// Bytes of UMEM one queue pins.
     pub fn umem_bytes(&self) -> u64 {
         u64::from(self.frame_count) * u64::from(FRAME_SIZE)
+    }
+
+    /// The longest frame the sockets receive whole; the kernel drops a longer one and counts it in the
+    /// socket's `rx_dropped`. Single-buffer: one chunk less the XDP headroom.
+    pub fn max_frame_len(&self) -> usize {
+        (FRAME_SIZE - XDP_HEADROOM) as usize
     }
 }
 

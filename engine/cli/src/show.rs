@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{ConfigArg, Format};
-use crate::model::view::ViewKind;
+use vmknet::model::view::ViewKind;
 
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {

@@ -12,9 +12,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{ConfigArg, Format, emit};
-use crate::io::{CaptureArena, CaptureError, CaptureReader, PcapWriter};
-use crate::pipeline::{Outcome, Pipeline, Verdict};
-use crate::stats::Report;
+use vmknet::io::{CaptureArena, CaptureError, CaptureReader, PcapWriter};
+use vmknet::pipeline::{Outcome, Pipeline, Verdict};
+use vmknet::stats::Report;
 
 #[derive(Debug, Args)]
 pub(crate) struct ReplayArgs {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{ConfigArg, Format};
-use crate::model::{Diagnostics, HostModel, LoadError};
+use vmknet::model::{Diagnostics, HostModel, LoadError};
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {

@@ -1,9 +1,13 @@
-//! The `vmknet` command line: parsing (clap) and one module per subcommand.
+//! The `vmknet` command: parsing (clap) and one module per subcommand.
+//!
+//! A package of its own (`vmknet-cli`) rather than the engine crate's binary, so that subcommands can use the
+//! testbed (`vmknet-testbed`), which itself depends on the engine library.
 //!
 //! Subcommands print human-readable text by default and JSON with `--format json`. Exit status: 0 on
 //! success, 1 when the input is refused (an invalid host file, say), 2 on usage or I/O errors.
 
 mod check;
+mod demo;
 mod replay;
 mod run;
 mod show;
@@ -13,12 +17,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::model::{EMBEDDED_DEFAULT, HostModel, LoadError};
+use vmknet::model::{EMBEDDED_DEFAULT, HostModel, LoadError};
 
 /// VMware ESXi's VMkernel networking layer on a Linux NIC.
 #[derive(Debug, Parser)]
 #[command(name = "vmknet", version, about, long_about = None)]
-pub struct Cli {
+struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -34,6 +38,10 @@ enum Command {
     /// Run the AF_XDP fast path on an interface until SIGINT/SIGTERM or --duration; print a summary per interval
     /// and the report on exit.
     Run(run::RunArgs),
+    /// The embedded default end to end (root): a veth pair in a network namespace, the engine attached, the
+    /// vSphere mix and every bad case sent through XDP + AF_XDP, the report and the accounting against the
+    /// labels; everything removed on exit.
+    Demo(demo::DemoArgs),
     /// Print configuration files.
     Config {
         #[command(subcommand)]
@@ -85,18 +93,13 @@ pub(crate) fn emit(text: impl std::fmt::Display) {
     let _ = write!(std::io::stdout().lock(), "{text}");
 }
 
-/// Runs the command line of this process.
-pub fn main() -> ExitCode {
-    run(Cli::parse())
-}
-
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {
+fn main() -> ExitCode {
+    match Cli::parse().command {
         Command::Check(args) => check::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Config {
             what: ConfigCommand::Default,
         } => {

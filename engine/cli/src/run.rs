@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 
 use super::{ConfigArg, emit};
-use crate::io::xsk::{BindMode, DEFAULT_FRAME_COUNT, SocketStats, XskConfig};
-use crate::runtime::{CpuList, Engine, EngineConfig, LiveCounts, RunSummary, check_capabilities};
-use crate::xdp::AttachMode;
+use vmknet::io::xsk::{BindMode, DEFAULT_FRAME_COUNT, SocketStats, XskConfig};
+use vmknet::runtime::{CpuList, Engine, EngineConfig, LiveCounts, RunSummary, check_capabilities};
+use vmknet::xdp::AttachMode;
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -246,7 +246,7 @@ fn resident_kib() -> Option<(u64, u64)> {
 }
 
 /// The final report, followed by the kernel's side of the accounting: XDP verdicts and AF_XDP socket losses.
-fn final_text(summary: &RunSummary, names: &[String]) -> String {
+pub(crate) fn final_text(summary: &RunSummary, names: &[String]) -> String {
     let mut out = summary.report.to_text();
     out.push_str("\nXDP program:");
     for (verdict, count) in summary.xdp.iter().filter(|(_, n)| *n > 0) {

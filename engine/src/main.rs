@@ -1,7 +1,0 @@
-//! The `vmknet` command.
-
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    vmknet::cli::main()
-}
