@@ -1,4 +1,5 @@
-//! Per-netstack egress tables: the routing table and the neighbour (ARP/ND) cache of each TCP/IP stack.
+//! Per-netstack behaviour on the way out: the routing table and the neighbour (ARP/ND) cache of each TCP/IP
+//! stack, and the egress path that uses them.
 //!
 //! Each ESXi netstack is an isolated IP instance with its own routing table, default gateway and neighbour
 //! table (fact sheet §1.1). [`NetstackTables::compile`] builds one stack's tables from a [`HostModel`]
@@ -6,13 +7,21 @@
 //! default gateways) plus each adapter's gateway override, and an empty [`neighbors::NeighborCache`] of
 //! configured capacity. [`compile_all`] does it for every stack, indexed by [`NetstackId`].
 //!
-//! What this module owns: longest-prefix match (IPv4 DIR-16-8-8 trie, IPv6 binary search on prefix lengths;
-//! see [`routes`] for the memory budget), the choice of next hop and adapter, and the neighbour state
-//! machine with its pending-frame rings, request rate limits and eviction.
+//! The modules, each with one job:
+//! - [`routes`]: longest-prefix match (IPv4 DIR-16-8-8 trie, IPv6 binary search on prefix lengths; see it
+//!   for the memory budget) and the choice of next hop and adapter.
+//! - [`neighbors`]: the neighbour state machine with its pending-frame rings, request rate limits and
+//!   eviction.
+//! - [`egress`]: a packet a vmk sends, through route, egress MTU, neighbour and VLAN to Ethernet frames in
+//!   the caller's buffers; [`link`] writes the link layer and the ARP requests / neighbour solicitations,
+//!   [`fragment`] splits IPv4 packets for the MTU, [`icmp_error`] builds "fragmentation needed" and Packet
+//!   Too Big.
+//! - [`ping`]: vmkping as a state machine (echo requests, reply matching, its output).
+//! - [`view`]: `show neighbors` from a snapshot of the caches.
 //!
-//! What it must never do: I/O of any kind, read a clock (time is always an argument, `now_ns`), allocate or
-//! panic on the lookup path, or consult another netstack's tables. Sending requests and frames is the
-//! caller's job; the cache only says when one may go out and which queued handles are ready.
+//! What it must never do: I/O of any kind, read a clock (time is always an argument, `now_ns`), allocate,
+//! lock or panic on the packet path, or consult another netstack's tables. Putting frames on a ring is the
+//! caller's job; the cache only says when a request may go out and which queued handles are ready.
 //!
 //! Memory per netstack with the defaults: 256 KiB for the IPv4 first level plus 1 KiB per trie chunk, a few
 //! hundred bytes for IPv6, and 92 KiB for a 1024-entry neighbour cache (64-byte entries, 4 queued handles
