@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let from = (vmk < 12).then_some(VmkId(u32::from(vmk)));
     let mut out = vec![0u8; usize::from(u16::from_be_bytes([out_len_hi, out_len_lo]) % 10_000)];
-    let mut request = [0u8; 96];
+    let mut request = [0u8; vmknet::netstack::MAX_REQUEST_LEN];
     let mut egress = t.egress(model);
     match egress.send(packet, from, origin, 1, S, &mut request) {
         Ok(Outcome::Send(mut frames)) => {

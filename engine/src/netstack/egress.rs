@@ -192,6 +192,16 @@ impl Frames<'_> {
     }
 }
 
+/// The longest ARP request or neighbour solicitation frame [`Egress::send`] writes: a tagged Ethernet
+/// header, an IPv6 header and a solicitation with its source link-layer address option.
+pub const MAX_REQUEST_LEN: usize = 18 + ipv6::HEADER_LEN + icmpv6::SOLICITATION_LEN;
+
+/// What the neighbour cache says of a next hop.
+enum NextHop {
+    Resolved(MacAddr),
+    Waiting(Unresolved),
+}
+
 /// The egress path over one netstack's routing table and neighbour cache (see the module doc).
 #[derive(Debug)]
 pub struct Egress<'a> {
@@ -224,7 +234,7 @@ impl<'a> Egress<'a> {
     /// Sends `packet` (an IPv4 or IPv6 packet) through the netstack, from `from` when given (as `vmkping -I`:
     /// the adapter's gateway override applies) or from whichever adapter the route picks. `handle` names the
     /// packet if it must wait for its next hop; `request_out` receives the ARP request or neighbour
-    /// solicitation frame then (90 bytes are always enough).
+    /// solicitation frame then ([`MAX_REQUEST_LEN`] bytes are always enough).
     ///
     /// # Errors
     /// See [`EgressError`]. A local oversize packet that may not be fragmented is
@@ -255,8 +265,8 @@ impl<'a> Egress<'a> {
         let dst_mac = match link::mapped_mac(header.dst, directed_broadcast) {
             Some(mac) => mac,
             None => match self.neighbor(vmk, route.next_hop, handle, now_ns, request_out)? {
-                Ok(mac) => mac,
-                Err(unresolved) => return Ok(Outcome::Unresolved(unresolved)),
+                NextHop::Resolved(mac) => mac,
+                NextHop::Waiting(unresolved) => return Ok(Outcome::Unresolved(unresolved)),
             },
         };
         let link = Link::new(vmk, dst_mac);
@@ -291,9 +301,9 @@ impl<'a> Egress<'a> {
         handle: u32,
         now_ns: u64,
         request_out: &mut [u8],
-    ) -> Result<Result<MacAddr, Unresolved>, EgressError> {
+    ) -> Result<NextHop, EgressError> {
         if let Some((_, Some(mac))) = self.neighbors.state(next_hop, now_ns) {
-            return Ok(Ok(mac));
+            return Ok(NextHop::Resolved(mac));
         }
         // Checked before `lookup`, which counts a request as sent when it answers `NotFound`.
         let source = source_address(vmk, next_hop).ok_or(EgressError::NoSourceAddress { interface: vmk.id })?;
@@ -305,7 +315,7 @@ impl<'a> Egress<'a> {
             });
         }
         let request_len = match self.neighbors.lookup(next_hop, now_ns) {
-            Lookup::Found(mac) => return Ok(Ok(mac)),
+            Lookup::Found(mac) => return Ok(NextHop::Resolved(mac)),
             Lookup::NotFound => Some(match (source, next_hop) {
                 (IpAddr::V4(src), IpAddr::V4(target)) => link::write_arp_request(vmk, src, target, request_out)?,
                 (IpAddr::V6(src), IpAddr::V6(target)) => {
@@ -315,7 +325,7 @@ impl<'a> Egress<'a> {
             }),
             Lookup::RateLimited => None,
         };
-        Ok(Err(Unresolved {
+        Ok(NextHop::Waiting(Unresolved {
             next_hop,
             interface: vmk.id,
             queued: self.neighbors.enqueue(next_hop, handle),

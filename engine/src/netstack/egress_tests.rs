@@ -307,10 +307,11 @@ fn ipv6_next_hops_are_solicited_and_advertised() {
     let model = host();
     let mut t = tables(&model, NetstackKey::Default);
     let packet = udp_v6("fd00:10::11", "fd00:10::99", 64);
-    let mut request = [0u8; 128];
+    let mut request = [0u8; MAX_REQUEST_LEN];
     let mut egress = t.egress(&model);
     let u = unresolved(egress.send(&packet, None, Origin::Local, 9, S, &mut request).unwrap());
     assert_eq!(u.next_hop, IpAddr::V6(v6("fd00:10::99")));
+    assert_eq!(u.request_len, Some(MAX_REQUEST_LEN), "tagged: the longest request");
     let ns = &request[..u.request_len.unwrap()];
     let sliced = SlicedPacket::from_ethernet(ns).unwrap();
     let Some(LinkSlice::Ethernet2(eth)) = &sliced.link else {
