@@ -15,9 +15,6 @@ use crate::wire::Ipv4Packet;
 use crate::wire::ipv4::MIN_HEADER_LEN;
 use crate::wire::{Ipv4Error, ipv4};
 
-/// Options are at most 40 bytes (IHL 15).
-const MAX_OPTIONS: usize = 40;
-
 /// Why a packet cannot be fragmented, or a fragment not written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FragmentError {
@@ -53,8 +50,8 @@ pub enum FragmentError {
 pub struct Fragmenter<'p> {
     packet: &'p [u8],
     first_header_len: usize,
-    /// Options of the later fragments (the copied ones, padded with End of Options List).
-    later_options: [u8; MAX_OPTIONS],
+    /// Length of the later fragments' options: the copied ones, padded to 4 bytes (written when needed
+    /// rather than kept, so the fragmenter stays small enough to pass around cheaply).
     later_options_len: usize,
     /// The packet's payload (what is split).
     payload: &'p [u8],
@@ -83,7 +80,7 @@ impl<'p> Fragmenter<'p> {
             return Err(FragmentError::DontFragment { mtu });
         }
         let first_header_len = ip.header_len();
-        let (later_options, later_options_len) = copied_options(ip.options());
+        let later_options_len = copied_options(ip.options(), |_| {}).next_multiple_of(4);
         let later_header_len = MIN_HEADER_LEN + later_options_len;
         let largest_header = first_header_len.max(later_header_len);
         if total_len > usize::from(mtu) && usize::from(mtu) < largest_header + 8 {
@@ -95,7 +92,6 @@ impl<'p> Fragmenter<'p> {
         Ok(Self {
             packet,
             first_header_len,
-            later_options,
             later_options_len,
             payload: ip.payload(),
             done: 0,
@@ -188,7 +184,15 @@ impl<'p> Fragmenter<'p> {
             let fixed = self.packet.get(..MIN_HEADER_LEN).unwrap_or_default();
             let (head, options) = header.split_at_mut(MIN_HEADER_LEN);
             head.copy_from_slice(fixed);
-            options.copy_from_slice(self.later_options.get(..self.later_options_len).unwrap_or_default());
+            let original = Ipv4Packet::new_unchecked(self.packet).options();
+            let mut at = 0;
+            copied_options(original, |option| {
+                if let Some(dst) = options.get_mut(at..at + option.len()) {
+                    dst.copy_from_slice(option);
+                }
+                at += option.len();
+            });
+            options.get_mut(at..).unwrap_or_default().fill(ipv4::OPTION_END);
         }
         data.copy_from_slice(self.payload.get(self.done..self.done + data_len).unwrap_or_default());
         let last = self.done + data_len == self.payload.len();
@@ -205,10 +209,10 @@ impl<'p> Fragmenter<'p> {
     }
 }
 
-/// The options with the "copied" flag set (RFC 791: type bit 7), packed and padded with End of Options List
-/// to a multiple of 4 bytes. A malformed option ends the walk (what follows is not copied).
-fn copied_options(options: &[u8]) -> ([u8; MAX_OPTIONS], usize) {
-    let mut out = [0u8; MAX_OPTIONS];
+/// Hands each option with the "copied" flag set (RFC 791: type bit 7) to `copy`, in order, and returns their
+/// total length (at most the 40 bytes of `options`). A malformed option ends the walk: what follows is not
+/// copied.
+fn copied_options<'o>(options: &'o [u8], mut copy: impl FnMut(&'o [u8])) -> usize {
     let mut len = 0;
     let mut rest = options;
     while let Some(&kind) = rest.first() {
@@ -221,15 +225,13 @@ fn copied_options(options: &[u8]) -> ([u8; MAX_OPTIONS], usize) {
             },
         };
         let (option, tail) = rest.split_at(option_len);
-        if kind & ipv4::OPTION_COPIED != 0
-            && let Some(dst) = out.get_mut(len..len + option_len)
-        {
-            dst.copy_from_slice(option);
+        if kind & ipv4::OPTION_COPIED != 0 {
+            copy(option);
             len += option_len;
         }
         rest = tail;
     }
-    (out, len.next_multiple_of(4).min(MAX_OPTIONS))
+    len
 }
 
 #[cfg(test)]
@@ -368,6 +370,13 @@ mod tests {
             assert_eq!(ip.options(), &[0x94, 4, 0, 0]);
         }
         assert_eq!(reassemble(&original, &frags, 1500), original[32..]);
+        // A copied 11-byte loose source route after a record route: padded with End of Options List.
+        let options = [7, 7, 4, 0, 0, 0, 0, 0x83, 11, 4, 10, 0, 0, 1, 10, 0, 0, 2, 0, 0];
+        let frags = fragments(&packet(&options, 3000, false), 1500);
+        for later in &frags[1..] {
+            let ip = Ipv4Packet::new_checked(&later[..]).unwrap();
+            assert_eq!(ip.options(), &[0x83, 11, 4, 10, 0, 0, 1, 10, 0, 0, 2, 0]);
+        }
     }
 
     #[test]
