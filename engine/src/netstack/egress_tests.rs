@@ -242,6 +242,11 @@ fn resolution_releases_the_waiting_packets() {
             "rate-limited: one request a second"
         );
     }
+    assert_eq!(
+        egress.release(first.next_hop, S, |_| panic!("nothing is released")),
+        0,
+        "still unresolved"
+    );
     // The peer answers the request: its reply, built from the request's bytes, is what ingress parses.
     let mut reply = request[..len].to_vec();
     let mut eth = EthernetFrame::new_checked(&mut reply[..]).unwrap();
@@ -282,6 +287,29 @@ fn resolution_releases_the_waiting_packets() {
     let frame = EthernetFrame::new_checked(&out[0][..]).unwrap();
     assert_eq!(frame.ethertype(), ETHERTYPE_IPV4);
     assert!(Ipv4Packet::new_checked(frame.payload()).unwrap().verify_checksum());
+}
+
+/// An unanswered resolution gives its packets back when it expires, and the next packet asks again.
+#[test]
+fn an_unanswered_resolution_expires_with_its_packets() {
+    let model = host();
+    let mut t = tables(&model, NetstackKey::Default);
+    let packet = udp_v4("10.10.10.11", "10.10.10.50", 20, false);
+    for handle in [1, 2] {
+        t.egress(&model)
+            .send(&packet, None, Origin::Local, handle, S, &mut [0; 128])
+            .unwrap();
+    }
+    let mut freed = Vec::new();
+    let timeout = NeighborConfig::default().incomplete_timeout_ns;
+    assert_eq!(t.neighbors.expire_with(S + timeout, |h| freed.push(h)), 1);
+    assert_eq!(freed, [1, 2]);
+    let again = t
+        .egress(&model)
+        .send(&packet, None, Origin::Local, 3, S + timeout, &mut [0; 128]);
+    let u = unresolved(again.unwrap());
+    assert!(u.request_len.is_some(), "a new request goes out");
+    assert_eq!(t.neighbors.stats().requests, 2);
 }
 
 #[test]
