@@ -1,7 +1,7 @@
 //! Runs `vmknet demo`: the embedded default host and every bad case through the real XDP + AF_XDP path on a
 //! veth pair. It must exit 0 (every count matches the labels), name in its report every vmk the vSphere mix
 //! delivers to, count every drop reason on the real path, give the same verdict as JSON, and leave nothing
-//! behind, also when interrupted with SIGINT.
+//! behind, also when interrupted with SIGINT or SIGTERM.
 //!
 //! Needs root (CAP_SYS_ADMIN for the namespace, plus what the engine needs); without it each test prints why
 //! it skips and passes.
@@ -19,25 +19,29 @@ use vmknet_testbed::{DEFAULT_SEED, vsphere_mix};
 
 const CAP_SYS_ADMIN: u32 = 21;
 
-/// Whether the demo can run here; prints why not.
+/// What the demo would miss here, if anything.
+fn missing() -> Option<String> {
+    if let Err(err) = check_capabilities(2 * XskConfig::default().umem_bytes()) {
+        return Some(err.to_string());
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    (effective & (1 << CAP_SYS_ADMIN) == 0).then(|| "missing CAP_SYS_ADMIN (network namespaces)".to_owned())
+}
+
+/// Whether the demo can run here; prints why the test skips when not.
 fn privileged(test: &str) -> bool {
-    let why = match check_capabilities(2 * XskConfig::default().umem_bytes()) {
-        Err(err) => err.to_string(),
-        Ok(()) => {
-            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-            let effective = status
-                .lines()
-                .find_map(|line| line.strip_prefix("CapEff:"))
-                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-                .unwrap_or(0);
-            if effective & (1 << CAP_SYS_ADMIN) != 0 {
-                return true;
-            }
-            "missing CAP_SYS_ADMIN (network namespaces)".to_owned()
+    match missing() {
+        None => true,
+        Some(why) => {
+            println!("skipping {test}: {why}");
+            false
         }
-    };
-    println!("skipping {test}: {why}");
-    false
+    }
 }
 
 fn demo(args: &[&str]) -> (Output, String) {
@@ -175,9 +179,21 @@ fn demo_json_reports_the_same_accounting() {
 
 #[test]
 fn demo_interrupted_by_sigint_removes_everything() {
-    if !privileged("demo_interrupted_by_sigint_removes_everything") {
-        return;
+    if privileged("demo_interrupted_by_sigint_removes_everything") {
+        interrupt_demo(libc::SIGINT);
     }
+}
+
+#[test]
+fn demo_stopped_by_sigterm_removes_everything() {
+    if privileged("demo_stopped_by_sigterm_removes_everything") {
+        interrupt_demo(libc::SIGTERM);
+    }
+}
+
+/// Sends `signal` to a demo while it sends its first phase: it must exit 128 + `signal` with the namespace
+/// and the veth pair gone.
+fn interrupt_demo(signal: libc::c_int) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vmknet"))
         .args(["demo", "--rounds", "100"])
         .stdout(Stdio::piped())
@@ -208,22 +224,52 @@ fn demo_interrupted_by_sigint_removes_everything() {
     }
     // Safety: kill(2) on the child's pid, which is still ours to signal (it has not been waited for).
     assert_eq!(
-        unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGINT) },
+        unsafe { libc::kill(child.0.id() as libc::pid_t, signal) },
         0,
-        "SIGINT"
+        "kill {signal}"
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(status) = child.0.try_wait().expect("wait") {
             break status;
         }
-        assert!(Instant::now() < deadline, "vmknet demo did not stop on SIGINT");
+        assert!(Instant::now() < deadline, "vmknet demo did not stop on signal {signal}");
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut err = String::new();
     std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut err).expect("stderr");
-    assert_eq!(status.code(), Some(130), "{err}\n{seen}");
-    assert!(err.contains("interrupted; everything it created is removed"), "{err}");
+    assert_eq!(status.code(), Some(128 + signal), "{err}\n{seen}");
+    assert!(
+        err.contains(&format!(
+            "interrupted by signal {signal}; everything it created is removed"
+        )),
+        "{err}"
+    );
     let (netns, host) = topology_names(&seen);
     assert_nothing_left(&netns, &host);
+}
+
+#[test]
+fn demo_without_cap_sys_admin_says_what_is_missing_and_creates_nothing() {
+    // As root, drop CAP_SYS_ADMIN from the child's bounding set (setpriv, util-linux); otherwise the test
+    // process already lacks it.
+    let mut command = if missing().is_none() {
+        let mut c = Command::new("setpriv");
+        c.args(["--bounding-set=-sys_admin", env!("CARGO_BIN_EXE_vmknet")]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_vmknet"))
+    };
+    let out = command.arg("demo").output().expect("run vmknet demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("vmknet demo: cannot run:\n") && stderr.contains("missing CAP_SYS_ADMIN"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing runs: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

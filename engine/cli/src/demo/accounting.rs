@@ -2,8 +2,8 @@
 //! counters (the workers' report, the XDP program's verdicts, the kernel's socket statistics) with it.
 //!
 //! Labels are the testbed's own statement of the rules, never the pipeline's output, so a match is evidence.
-//! The comparison is count by count: frames sent and seen by the program, delivered per (vmk, service),
-//! dropped per reason (in the program or in the workers), other verdicts, Linux's frames passed by the program
+//! The comparison is count by count: frames sent and seen by the program, delivered (or replied to) per vmk and
+//! service, dropped per reason (in the program or in the workers), Linux's frames passed by the program
 //! and never by the workers, frames the sockets cannot receive whole lost in the kernel, and the conservation
 //! laws between the program, the sockets and the workers.
 
@@ -21,8 +21,8 @@ const NONE: &str = "-";
 pub(crate) struct Expected {
     /// Frames sent, over all rounds.
     sent: u64,
-    /// Delivered, per (vmk, service), among the frames received whole.
-    delivered: BTreeMap<(String, String), u64>,
+    /// Delivered, replied or forwarded, per (verdict, vmk, service), among the frames received whole.
+    handled: BTreeMap<Handled, u64>,
     /// Dropped, per reason, among the frames received whole or dropped in the program.
     dropped: BTreeMap<String, u64>,
     /// Labelled `passed`: Linux's frames.
@@ -31,8 +31,6 @@ pub(crate) struct Expected {
     lost: u64,
     /// The longest frame the sockets receive whole.
     max_frame_len: usize,
-    /// Other verdicts (replied, forwarded) among the frames received whole.
-    other: BTreeMap<String, u64>,
 }
 
 impl Expected {
@@ -55,21 +53,25 @@ impl Expected {
                 e.passed += r;
             } else if label.vmk.is_some() && frame.bytes.len() > max_frame_len {
                 e.lost += r;
-            } else if label.verdict == "delivered" {
-                *e.delivered.entry(key(&label.vmk, &label.service)).or_default() += r;
             } else if label.verdict == "dropped" {
                 let reason = label.reason.clone().unwrap_or_else(|| NONE.into());
                 *e.dropped.entry(reason).or_default() += r;
             } else {
-                *e.other.entry(label.verdict.clone()).or_default() += r;
+                *e.handled
+                    .entry(handled(&label.verdict, &label.vmk, &label.service))
+                    .or_default() += r;
             }
         }
         e
     }
 }
 
-fn key(vmk: &Option<String>, service: &Option<String>) -> (String, String) {
+/// A verdict other than dropped or passed, with the vmk and service it was given for.
+type Handled = (String, String, String);
+
+fn handled(verdict: &str, vmk: &Option<String>, service: &Option<String>) -> Handled {
     (
+        verdict.to_owned(),
         vmk.clone().unwrap_or_else(|| NONE.into()),
         service.clone().unwrap_or_else(|| NONE.into()),
     )
@@ -110,13 +112,17 @@ pub(crate) fn compare(expected: &Expected, summary: &RunSummary, sent: u64) -> V
         Check::new("frames seen by the XDP program", xdp.frames(), expected.sent),
     ];
 
-    let mut delivered = BTreeMap::<(String, String), u64>::new();
-    for cell in report.cells.iter().filter(|c| c.verdict == "delivered") {
-        *delivered.entry(key(&cell.vmk, &cell.service)).or_default() += cell.packets;
+    let mut got = BTreeMap::<Handled, u64>::new();
+    for cell in report
+        .cells
+        .iter()
+        .filter(|c| !matches!(c.verdict, "dropped" | "passed"))
+    {
+        *got.entry(handled(cell.verdict, &cell.vmk, &cell.service)).or_default() += cell.packets;
     }
-    for k in union(&delivered, &expected.delivered) {
-        let what = format!("delivered {:<6} {}", k.0, k.1);
-        checks.push(Check::new(what, count(&delivered, &k), count(&expected.delivered, &k)));
+    for k in union(&got, &expected.handled) {
+        let what = format!("{} {:<6} {}", k.0, k.1, k.2);
+        checks.push(Check::new(what, count(&got, &k), count(&expected.handled, &k)));
     }
 
     let mut dropped = BTreeMap::<String, u64>::new();
@@ -136,15 +142,6 @@ pub(crate) fn compare(expected: &Expected, summary: &RunSummary, sent: u64) -> V
             count(&dropped, &reason),
             count(&expected.dropped, &reason),
         ));
-    }
-
-    for (verdict, want) in &expected.other {
-        let got = match verdict.as_str() {
-            "replied" => report.totals.replied,
-            "forwarded" => report.totals.forwarded,
-            _ => 0,
-        };
-        checks.push(Check::new(verdict.as_str(), got, *want));
     }
 
     let lost = summary.socket_lost();
@@ -233,12 +230,21 @@ mod tests {
             frame(17, "dropped", None, None, Some("runt")),
             frame(9018, "passed", None, None, None),
             frame(2000, "dropped", Some("vmk0"), None, Some("mtu_exceeded")),
+            frame(60, "replied", Some("vmk1"), Some("arp"), None),
         ];
+        let (vmk1, vmotion) = (Some("vmk1".to_owned()), Some("vmotion".to_owned()));
         let e = Expected::new(&frames, 3, 3840);
-        assert_eq!(e.sent, 18);
+        assert_eq!(e.sent, 21);
         assert_eq!(e.lost, 6);
         assert_eq!(e.passed, 3);
-        assert_eq!(e.delivered, BTreeMap::from([(("vmk1".into(), "vmotion".into()), 3)]));
+        let arp = Some("arp".to_owned());
+        assert_eq!(
+            e.handled,
+            BTreeMap::from([
+                (handled("delivered", &vmk1, &vmotion), 3),
+                (handled("replied", &vmk1, &arp), 3)
+            ])
+        );
         assert_eq!(
             e.dropped,
             BTreeMap::from([("mtu_exceeded".into(), 3), ("runt".into(), 3)])
@@ -246,7 +252,7 @@ mod tests {
         // Once the sockets receive jumbo frames whole, they count as labelled.
         let e = Expected::new(&frames, 1, 9018);
         assert_eq!(e.lost, 0);
-        assert_eq!(e.delivered[&("vmk1".into(), "vmotion".into())], 2);
+        assert_eq!(e.handled[&handled("delivered", &vmk1, &vmotion)], 2);
         assert_eq!(e.dropped["mtu_exceeded"], 2);
     }
 }

@@ -16,14 +16,14 @@
 //!
 //! Needs root (CAP_SYS_ADMIN for the namespace, CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK) and the `ip`
 //! and `ethtool` commands; without them it says what is missing and exits 2. Everything it creates is removed on
-//! exit, also on an error, a panic, SIGINT or SIGTERM (then it exits 130).
+//! exit, also on an error, a panic, SIGINT or SIGTERM (then it exits 128 + the signal: 130, 143).
 
 mod accounting;
 mod phase;
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Args;
 use serde_json::{Value, json};
@@ -54,8 +54,8 @@ pub(crate) struct DemoArgs {
 /// Why the demo stopped before its verdict.
 #[derive(Debug, thiserror::Error)]
 enum DemoError {
-    #[error("interrupted; everything it created is removed")]
-    Interrupted,
+    #[error("interrupted by signal {0}; everything it created is removed")]
+    Interrupted(u8),
     #[error("{0}")]
     Failed(String),
 }
@@ -67,10 +67,11 @@ impl From<String> for DemoError {
 }
 
 pub(crate) fn run(args: &DemoArgs) -> ExitCode {
-    // Before anything is created, so a signal at any point ends in the normal teardown.
-    let stop = Arc::new(AtomicBool::new(false));
+    // Before anything is created, so a signal at any point ends in the normal teardown. `stop` holds the
+    // number of the signal caught, 0 until then.
+    let stop = Arc::new(AtomicUsize::new(0));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(err) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+        if let Err(err) = signal_hook::flag::register_usize(signal, Arc::clone(&stop), signal as usize) {
             eprintln!("vmknet demo: cannot handle signal {signal}: {err}");
             return ExitCode::from(2);
         }
@@ -89,7 +90,7 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
         Err(err) => {
             eprintln!("vmknet demo: {err}");
             return match err {
-                DemoError::Interrupted => ExitCode::from(130),
+                DemoError::Interrupted(signal) => ExitCode::from(128 + signal),
                 DemoError::Failed(_) => ExitCode::FAILURE,
             };
         }
@@ -116,8 +117,10 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
 }
 
 /// Creates the topology and runs the phases on it; returns the topology as JSON (it is gone by then) and
-/// each phase's outcome. Text output of each phase is emitted as soon as the phase ends.
-fn demo(rounds: u32, stop: &AtomicBool, progress: &dyn Fn(String)) -> Result<(Value, Vec<Outcome>), DemoError> {
+/// each phase's outcome. Each phase's text goes to `progress` as soon as the phase ends. `stop` is the number
+/// of the signal caught, 0 until one is.
+fn demo(rounds: u32, stop: &AtomicUsize, progress: &dyn Fn(String)) -> Result<(Value, Vec<Outcome>), DemoError> {
+    let interrupted = || DemoError::Interrupted(stop.load(Ordering::Relaxed) as u8);
     let default = Arc::new(HostModel::embedded_default());
     let testbed = Arc::new(testbed_host());
     let phases = [
@@ -146,13 +149,13 @@ fn demo(rounds: u32, stop: &AtomicBool, progress: &dyn Fn(String)) -> Result<(Va
     ));
     let mut outcomes = Vec::new();
     for (n, phase) in phases.into_iter().enumerate() {
-        if stop.load(Ordering::Relaxed) {
-            return Err(DemoError::Interrupted);
+        if stop.load(Ordering::Relaxed) != 0 {
+            return Err(interrupted());
         }
         progress(format!("\n=== phase {}: {}", n + 1, phase.title));
         let outcome = phase.run(&topology, &cpus, stop, progress).map_err(|err| {
-            if stop.load(Ordering::Relaxed) {
-                DemoError::Interrupted
+            if stop.load(Ordering::Relaxed) != 0 {
+                interrupted()
             } else {
                 DemoError::Failed(err)
             }

@@ -7,7 +7,7 @@
 //! and the run is compared with the labels ([`super::accounting`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -109,12 +109,12 @@ fn sender_of(frame: &[u8], senders: usize) -> usize {
 
 impl Phase {
     /// Runs the phase on `topology`, a worker and a sender per CPU of `cpus`; `progress` gets a line per step.
-    /// Stops early, with an error, once `stop` is set.
+    /// Stops early, with an error, once `stop` is not 0 (a signal was caught).
     pub(crate) fn run(
         self,
         topology: &Topology,
         cpus: &[usize],
-        stop: &AtomicBool,
+        stop: &AtomicUsize,
         progress: &dyn Fn(String),
     ) -> Result<Outcome, String> {
         let mut not_sent = Vec::new();
@@ -175,7 +175,7 @@ impl Phase {
         let started = Instant::now();
         let mut sent = 0u64;
         for _ in 0..self.rounds {
-            if stop.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) != 0 {
                 return Err("interrupted".into());
             }
             let threads: Vec<_> = per_sender
@@ -192,7 +192,7 @@ impl Phase {
         }
         let send_time = started.elapsed();
         settle(&engine, stop);
-        if stop.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) != 0 {
             return Err("interrupted".into());
         }
         let summary = engine.finish().map_err(|e| format!("stopping the engine: {e}"))?;
@@ -215,7 +215,7 @@ impl Phase {
 }
 
 /// Waits until the workers' and the program's counters stop moving, at most [`SETTLE_MAX`].
-fn settle(engine: &Engine, stop: &AtomicBool) {
+fn settle(engine: &Engine, stop: &AtomicUsize) {
     let deadline = Instant::now() + SETTLE_MAX;
     let reading = || {
         let rx: u64 = engine.live().iter().map(|n| n.rx).sum();
@@ -224,7 +224,7 @@ fn settle(engine: &Engine, stop: &AtomicBool) {
     };
     let mut last = reading();
     let mut quiet_since = Instant::now();
-    while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+    while Instant::now() < deadline && stop.load(Ordering::Relaxed) == 0 {
         std::thread::sleep(Duration::from_millis(20));
         let now = reading();
         if now != last {
