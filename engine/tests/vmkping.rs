@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use vmknet::model::{HostModel, NetstackKey, VmkId};
+use vmknet::netstack::view::NeighborSnapshot;
 use vmknet::netstack::{Egress, NeighborConfig, NetstackTables, Origin, Outcome, PingOptions, PingSession, RouteTable};
 use vmknet::pipeline::{Pipeline, Verdict};
 use vmknet::wire::EthernetFrame;
@@ -184,6 +185,36 @@ fn vmkping_ipv4_resolves_gets_replies_and_fails_locally_when_too_big() {
     let text = host.vmkping("10.10.10.11", "10.10.10.12", too_big);
     assert!(text.contains("\nsendto() failed (Message too long)\n"));
     assert!(text.ends_with("1 packets transmitted, 0 packets received, 100% packet loss\n"));
+}
+
+/// After a ping, `show neighbors` of both stacks, from the pipeline's caches: vmk0's stack resolved vmk1
+/// (reachable, from its ARP reply), vmk1's stack learnt vmk0 from its request (stale until confirmed).
+#[test]
+fn neighbors_after_a_ping() {
+    let mut host = Host::new();
+    host.vmkping(
+        "10.10.10.11",
+        "10.10.10.12",
+        PingOptions {
+            count: 1,
+            ..PingOptions::default()
+        },
+    );
+    let model = Arc::clone(&host.model);
+    let peer = model
+        .netstack_by_key(&NetstackKey::from_key("peer"))
+        .expect("peer stack");
+    let peer_routes = RouteTable::compile(&model, peer).expect("peer table");
+    let stacks = [(&host.routes, host.routes.netstack()), (&peer_routes, peer.id)]
+        .map(|(routes, id)| (routes, host.pipeline.neighbors(id).expect("cache")));
+    let snapshot = NeighborSnapshot::capture(&model, stacks, 2 * S);
+    assert_eq!(
+        snapshot.view(None).to_text(),
+        "Netstack           Neighbor     Mac Address        Vmknic  Expiry    State      Type\n\
+         -----------------  -----------  -----------------  ------  --------  ---------  -------\n\
+         defaultTcpipStack  10.10.10.12  00:50:56:00:00:b0  vmk0    1198 sec  Reachable  Dynamic\n\
+         peer               10.10.10.11  00:50:56:00:00:a0  vmk1    1198 sec  Stale      Dynamic\n"
+    );
 }
 
 #[test]
