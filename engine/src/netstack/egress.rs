@@ -29,7 +29,7 @@ use super::icmp_error::{self, IcmpErrorRefusal};
 use super::link::{self, Link};
 use super::{Enqueue, Lookup, NeighborCache, Route, RouteTable, Update};
 use crate::model::{HostModel, MacAddr, Vmk, VmkId};
-use crate::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use crate::wire::ethernet::{ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, VLAN_TAG_LEN};
 use crate::wire::{Ipv4Error, Ipv4Packet, Ipv6Error, Ipv6Packet, arp, icmpv6, ipv6};
 
 /// Who generated the packet.
@@ -194,7 +194,7 @@ impl Frames<'_> {
 
 /// The longest ARP request or neighbour solicitation frame [`Egress::send`] writes: a tagged Ethernet
 /// header, an IPv6 header and a solicitation with its source link-layer address option.
-pub const MAX_REQUEST_LEN: usize = 18 + ipv6::HEADER_LEN + icmpv6::SOLICITATION_LEN;
+pub const MAX_REQUEST_LEN: usize = ETH_HEADER_LEN + VLAN_TAG_LEN + ipv6::HEADER_LEN + icmpv6::SOLICITATION_LEN;
 
 /// What the neighbour cache says of a next hop.
 enum NextHop {

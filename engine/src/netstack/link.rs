@@ -12,7 +12,7 @@ use vmknet_common::keys::solicited_node;
 
 use super::EgressError;
 use crate::model::{MacAddr, Vmk, VmkId};
-use crate::wire::ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6};
+use crate::wire::ethernet::{ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV6, VLAN_TAG_LEN};
 use crate::wire::{ArpPacket, EthernetFrame, Icmpv6Packet, Ipv6Packet, NeighborMessage, icmpv6, ip_proto, ipv6};
 
 /// The broadcast MAC.
@@ -46,7 +46,11 @@ impl Link {
 
     /// Length of the Ethernet header (14, or 18 with a tag).
     pub const fn header_len(&self) -> usize {
-        if self.vlan == 0 { 14 } else { 18 }
+        if self.vlan == 0 {
+            ETH_HEADER_LEN
+        } else {
+            ETH_HEADER_LEN + VLAN_TAG_LEN
+        }
     }
 
     /// Writes the Ethernet header for `ethertype` and returns its length.
