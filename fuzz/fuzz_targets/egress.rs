@@ -9,34 +9,44 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use vmknet::model::{HostModel, MacAddr, VmkId};
 use vmknet::netstack::{
-    NeighborConfig, NetstackTables, Origin, Outcome, PingOptions, PingSession, compile_all, icmp_error,
+    Egress, MAX_REQUEST_LEN, NeighborCache, NeighborConfig, Origin, Outcome, PingOptions, PingSession, RouteTable,
+    icmp_error,
 };
 
 const S: u64 = 1_000_000_000;
 
-fn model() -> &'static HostModel {
-    static MODEL: OnceLock<HostModel> = OnceLock::new();
-    MODEL.get_or_init(HostModel::embedded_default)
+/// The embedded default host and its route tables, built once: the tables are immutable, only the
+/// neighbour cache is per run.
+fn host() -> &'static (HostModel, Vec<RouteTable>) {
+    static HOST: OnceLock<(HostModel, Vec<RouteTable>)> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let model = HostModel::embedded_default();
+        let routes = model
+            .netstacks
+            .iter()
+            .filter_map(|n| RouteTable::compile(&model, n).ok())
+            .collect();
+        (model, routes)
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
     let Some((&[selector, vmk, out_len_hi, out_len_lo], packet)) = data.split_first_chunk::<4>() else {
         return;
     };
-    let model = model();
-    let Ok(mut tables) = compile_all(
-        model,
-        NeighborConfig {
-            capacity: 16,
-            ..NeighborConfig::default()
-        },
-    ) else {
+    let (model, tables) = host();
+    let Some(routes) = tables.get(usize::from(selector & 3) % tables.len().max(1)) else {
         return;
     };
-    let stack = usize::from(selector & 3) % tables.len();
-    let t: &mut NetstackTables = &mut tables[stack];
+    let config = NeighborConfig {
+        capacity: 16,
+        ..NeighborConfig::default()
+    };
+    let Ok(mut neighbors) = NeighborCache::new(config) else {
+        return;
+    };
     if selector & 4 != 0 {
-        // Resolve the stack's gateways and a neighbour so packets can leave.
+        // Resolve the stacks' gateways and a neighbour so packets can leave.
         for ip in [
             "10.10.10.1",
             "10.20.20.1",
@@ -46,8 +56,8 @@ fuzz_target!(|data: &[u8]| {
             "fd00:20::1",
         ] {
             let ip: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            let _ = t.neighbors.lookup(ip, S);
-            t.egress(model).resolved(ip, MacAddr([2, 0, 0, 0, 0, 1]), S, |_| {});
+            let _ = neighbors.lookup(ip, S);
+            neighbors.update_from_reply(ip, MacAddr([2, 0, 0, 0, 0, 1]), S);
         }
     }
     let origin = if selector & 8 != 0 {
@@ -57,8 +67,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let from = (vmk < 12).then_some(VmkId(u32::from(vmk)));
     let mut out = vec![0u8; usize::from(u16::from_be_bytes([out_len_hi, out_len_lo]) % 10_000)];
-    let mut request = [0u8; vmknet::netstack::MAX_REQUEST_LEN];
-    let mut egress = t.egress(model);
+    let mut request = [0u8; MAX_REQUEST_LEN];
+    let mut egress = Egress::new(model, routes, &mut neighbors);
     match egress.send(packet, from, origin, 1, S, &mut request) {
         Ok(Outcome::Send(mut frames)) => {
             let mtu = model
