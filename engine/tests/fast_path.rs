@@ -3,17 +3,25 @@
 //! A network namespace holds the peer end of a veth (MTU 9000 both ends) whose host end the engine serves
 //! (classifier attached in native mode, one socket per (queue, netstack) on a shared UMEM per queue, a pinned
 //! worker per queue). Two sender threads, pinned to different CPUs and steered to different tx queues by XPS,
-//! send a bounded set of frames from the peer with AF_PACKET, a different number each: iSCSI replies to vmk2,
-//! vMotion to vmk1 (small, and 3 KB: single-buffer AF_XDP holds up to 4 KiB less the XDP headroom),
-//! management to vmk0, vMotion to vmk0 (which the isolation policy drops), one 7 KB vMotion frame
-//! (multi-buffer, which the sockets do not take yet: the kernel drops it and counts it in the socket's
-//! statistics), and frames to a MAC that is no vmk's. On veth the rx queue is the sender's tx queue, so each
-//! worker sees one sender's frames. The test then checks the whole accounting: the workers' counters equal
-//! those of a userspace pipeline run over the frames the sockets can hold, each queue received exactly its
-//! sender's, the program's redirected count equals what the sockets received plus what the kernel counted
-//! lost, the other frames went to Linux, and the program saw every frame sent. It runs twice: with workers
-//! sleeping in `poll()` and with workers spinning (`--busy-poll`), and checks that the workers allocate
+//! send a bounded set of frames from the peer with AF_PACKET, a different number each: iSCSI replies to vmk2
+//! (small, and 8000-byte jumbo frames), vMotion to vmk1 (small, 3 KB, and 9018-byte jumbo frames: the
+//! largest a 9000-MTU vmk takes, 802.1Q tag included), management to vmk0, vMotion to vmk0 (which the
+//! isolation policy drops), and frames to a MAC that is no vmk's. Frames longer than one UMEM buffer (4 KiB
+//! less the XDP headroom) arrive as multi-buffer chains. On veth the rx queue is the sender's tx queue, so
+//! each worker sees one sender's frames. The test then checks the whole accounting: the workers' counters
+//! (bytes included: a jumbo frame counts its full length) equal those of a userspace pipeline run over the
+//! same frames, each queue received exactly its sender's frames and bytes in exactly the buffers they need,
+//! the kernel lost none, the program's redirected count equals what the sockets received, the other frames
+//! went to Linux, the program saw every frame sent, and every UMEM buffer taken from the kernel went back. It runs
+//! three times: with workers sleeping in `poll()`, with workers spinning (`--busy-poll`), and with the vmotion
+//! netstack on a worker of its own (which must judge exactly the vMotion frames of both queues), and checks that the workers allocate
 //! nothing while they serve traffic (a global allocator counts allocations made on their threads).
+//!
+//! A second scenario answers from the engine: the switch side's own Linux stack pings an untagged vmk over
+//! IPv4 and IPv6 (small and `-M do -s 8972` jumbo echoes): the kernel there resolves the vmk's address with ARP
+//! and neighbour discovery, and the engine answers both and every echo on the tx ring of the socket the request
+//! came in on (a jumbo reply as a three-buffer chain). It runs twice: with the queue's worker answering, and
+//! with the vmk's netstack on a worker of its own (frames and completed replies return to the queue worker).
 //!
 //! The `vmknet run` command itself is tested in the `vmknet-cli` package (`engine/cli/tests/run.rs`).
 //!
@@ -21,6 +29,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::io;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -29,12 +38,13 @@ use std::time::{Duration, Instant};
 use etherparse::PacketBuilder;
 use vmknet::model::HostModel;
 use vmknet::pipeline::{Pipeline, Service, Verdict};
-use vmknet::runtime::{CpuList, Engine, EngineConfig, check_capabilities, vlan_offload};
+use vmknet::runtime::{CpuList, Engine, EngineConfig, NetstackCpu, check_capabilities, vlan_offload};
 use vmknet::stats::Report;
 use vmknet::xdp::AttachMode;
 use vmknet_common::XdpVerdict;
-use vmknet_testbed::Topology;
 use vmknet_testbed::sender::send_from_peer;
+use vmknet_testbed::topology::run_command;
+use vmknet_testbed::{Topology, ping::ping, testbed_host_toml};
 
 /// The UMEMs of a two-queue engine with default sizes.
 const UMEM_BYTES: u64 = 2 * 4096 * 4096;
@@ -42,15 +52,21 @@ const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x77];
 const STRANGER_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 1];
 /// Frames of each kind sent by sender 0 and by sender 1.
 const PER_KIND: [usize; 2] = [40, 25];
-/// Payload of the large vMotion frames, which still fit a UMEM frame.
+/// Payload of the large vMotion frames, which still fit a UMEM buffer.
 const LARGE: usize = 3000;
-/// Payload of the jumbo vMotion frames, which do not.
-const JUMBO: usize = 7000;
+/// Ethernet, 802.1Q, IPv4 and TCP headers of the test frames.
+const HEADERS: usize = 14 + 4 + 20 + 20;
+/// Payload of the jumbo vMotion frames: 9000 bytes of IP, a 9018-byte frame in three buffers.
+const JUMBO_VMOTION: usize = 9000 - 40;
+/// Payload of the jumbo iSCSI frames: 8000-byte frames in three buffers.
+const JUMBO_ISCSI: usize = 8000 - HEADERS;
+/// Packet bytes one UMEM buffer holds.
+const BUFFER_LEN: usize = vmknet::io::xsk::BUFFER_LEN as usize;
 
 // ----- allocations on the workers' threads -----
 
 /// Thread ids (gettid) of the workers being watched; 0 is a free slot.
-static WATCHED: [AtomicI32; 8] = [const { AtomicI32::new(0) }; 8];
+static WATCHED: [AtomicI32; 32] = [const { AtomicI32::new(0) }; 32];
 /// Allocations made on watched threads.
 static WORKER_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
@@ -98,7 +114,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-/// Watches the engine's worker threads (named `vmknet-q<queue>`) of this process; returns how many.
+/// Watches the engine's worker threads (named `vmknet-q<queue>`, or `vmknet-n<netstack>` for a netstack's own)
+/// of this process; returns how many.
 fn watch_workers() -> usize {
     let mut watched = 0;
     for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task").flatten() {
@@ -106,12 +123,16 @@ fn watch_workers() -> usize {
         let Ok(tid) = task.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        if comm.starts_with("vmknet-q") {
+        if comm.starts_with("vmknet-q") || comm.starts_with("vmknet-n") {
+            watched += 1;
+            if WATCHED.iter().any(|w| w.load(Ordering::Relaxed) == tid) {
+                // Another test of this process watches it already.
+                continue;
+            }
             let slot = WATCHED
                 .iter()
                 .find(|w| w.compare_exchange(0, tid, Ordering::Relaxed, Ordering::Relaxed).is_ok());
             assert!(slot.is_some(), "more workers than watch slots");
-            watched += 1;
         }
     }
     watched
@@ -146,10 +167,8 @@ fn tcp_to(model: &HostModel, vmk: &str, dst_mac: Option<[u8; 6]>, ports: (u16, u
 
 /// What one sender sends.
 struct Frames {
-    /// To vmks, each fitting a UMEM frame.
+    /// To vmks.
     ours: Vec<Vec<u8>>,
-    /// To a vmk, too long for a UMEM frame.
-    jumbo: Vec<Vec<u8>>,
     /// To no vmk.
     not_ours: Vec<Vec<u8>>,
 }
@@ -158,41 +177,42 @@ impl Frames {
     fn new(model: &HostModel, sender: usize) -> Self {
         let mut frames = Self {
             ours: Vec::new(),
-            jumbo: Vec::new(),
             not_ours: Vec::new(),
         };
         for i in 0..PER_KIND[sender] as u32 {
             let seq = (sender as u32) << 16 | i;
             frames.ours.extend([
                 tcp_to(model, "vmk2", None, (3260, 50_000), seq, 32), // iSCSI reply
+                tcp_to(model, "vmk2", None, (3260, 50_000), seq, JUMBO_ISCSI),
                 tcp_to(model, "vmk1", None, (50_001, 8000), seq, 32), // vMotion
                 tcp_to(model, "vmk1", None, (50_001, 8000), seq, LARGE),
+                tcp_to(model, "vmk1", None, (50_001, 8000), seq, JUMBO_VMOTION),
                 tcp_to(model, "vmk0", None, (50_002, 443), seq, 32), // management
                 tcp_to(model, "vmk0", None, (50_003, 8000), seq, 32), // vMotion to the management vmk
             ]);
             let stranger = tcp_to(model, "vmk0", Some(STRANGER_MAC), (50_004, 443), seq, 32);
             frames.not_ours.push(stranger);
         }
-        frames.jumbo.push(tcp_to(model, "vmk1", None, (50_001, 8000), 1, JUMBO));
         frames
     }
 
     fn all(&self) -> Vec<Vec<u8>> {
-        [&self.ours, &self.jumbo, &self.not_ours]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
+        [&self.ours, &self.not_ours].into_iter().flatten().cloned().collect()
     }
 
     fn len(&self) -> usize {
-        self.ours.len() + self.jumbo.len() + self.not_ours.len()
+        self.ours.len() + self.not_ours.len()
     }
 }
 
 #[test]
 fn fast_path_delivers_every_vmk_frame_and_passes_the_rest() {
-    fast_path_scenario("fast_path_delivers_every_vmk_frame_and_passes_the_rest", 'e', false);
+    fast_path_scenario(
+        "fast_path_delivers_every_vmk_frame_and_passes_the_rest",
+        'e',
+        false,
+        false,
+    );
 }
 
 #[test]
@@ -201,11 +221,24 @@ fn fast_path_busy_polling_delivers_every_vmk_frame_and_passes_the_rest() {
         "fast_path_busy_polling_delivers_every_vmk_frame_and_passes_the_rest",
         'b',
         true,
+        false,
     );
 }
 
-/// The scenario of the module docs, with workers that sleep in `poll()` or spin.
-fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
+#[test]
+fn fast_path_with_a_dedicated_vmotion_worker_delivers_every_vmk_frame() {
+    fast_path_scenario(
+        "fast_path_with_a_dedicated_vmotion_worker_delivers_every_vmk_frame",
+        'd',
+        false,
+        true,
+    );
+}
+
+/// The scenario of the module docs, with workers that sleep in `poll()` or spin; with `dedicated`, the
+/// vmotion netstack has a worker of its own (on the second CPU), which serves its ring on both queues and
+/// returns the frames to the queue workers.
+fn fast_path_scenario(test: &str, tag: char, busy_poll: bool, dedicated: bool) {
     if !privileged(test) {
         return;
     }
@@ -233,14 +266,31 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
         cpus: Some(format!("{},{}", cpus[0], cpus[1]).parse().expect("CPU list")),
         attach: AttachMode::Native,
         busy_poll,
+        netstack_cpus: if dedicated {
+            vec![NetstackCpu {
+                netstack: "vmotion".into(),
+                cpu: cpus[1],
+            }]
+        } else {
+            Vec::new()
+        },
         ..EngineConfig::new(topology.host.clone())
     };
     let engine = Engine::start(Arc::clone(&model), &config).expect("start the engine");
+    let vmotion = model
+        .netstacks
+        .iter()
+        .position(|n| n.key.to_string() == "vmotion")
+        .expect("the vmotion netstack");
+    if dedicated {
+        assert_eq!(engine.info().dedicated, [(vmotion, cpus[1])]);
+    }
     assert_eq!(engine.info().attach, AttachMode::Native);
     assert!(topology.has_xdp_program(), "program attached");
     // The workers have allocated what they need before their loop; from here on they must not allocate.
     std::thread::sleep(Duration::from_millis(50));
-    assert!(watch_workers() >= 2, "worker threads found");
+    // Tests run in parallel in this process: the other tests' workers are watched too.
+    assert!(watch_workers() >= 2 + usize::from(dedicated), "worker threads found");
     let allocations_before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
 
     let senders: Vec<Frames> = (0..2).map(|s| Frames::new(&model, s)).collect();
@@ -253,7 +303,6 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
         thread.join().expect("sender thread").expect("send from the peer");
     }
     let n_ours: usize = senders.iter().map(|f| f.ours.len()).sum();
-    let n_jumbo: usize = senders.iter().map(|f| f.jumbo.len()).sum();
     let n_sent: usize = senders.iter().map(Frames::len).sum();
 
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -277,8 +326,8 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
     }
     let per_kind = PER_KIND.iter().sum::<usize>() as u64;
     let want_delivered = [
-        ("vmk2", Service::Iscsi, per_kind),
-        ("vmk1", Service::Vmotion, 2 * per_kind),
+        ("vmk2", Service::Iscsi, 2 * per_kind),
+        ("vmk1", Service::Vmotion, 3 * per_kind),
         ("vmk0", Service::Management, per_kind),
     ];
     assert_eq!(
@@ -294,19 +343,53 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
     assert!(summary.report.conservation_holds);
     assert_eq!(summary.report.frames_in, n_ours as u64, "frames the workers received");
     assert_eq!(summary.report.cells, expected.cells, "per vmk, service and verdict");
-    assert_eq!(summary.report.totals.delivered, 4 * per_kind);
+    assert_eq!(summary.report.totals.delivered, 6 * per_kind);
     assert_eq!(summary.report.totals.dropped, per_kind, "vMotion to the management vmk");
 
-    // Queue locality: each queue received exactly its sender's vmk frames, and lost its jumbo frames.
+    // Who served what: with a dedicated worker, it judged exactly the vmotion netstack's frames (those to
+    // vmk1) on both queues, and the queue workers everything else.
+    let to_vmotion = 3 * per_kind;
+    for worker in &summary.workers {
+        println!("worker {worker:?}");
+    }
+    let frames_of = |prefix: &str| -> u64 {
+        summary
+            .workers
+            .iter()
+            .filter(|w| w.name.starts_with(prefix))
+            .map(|w| w.frames)
+            .sum()
+    };
+    if dedicated {
+        let own: Vec<_> = summary
+            .workers
+            .iter()
+            .filter(|w| w.name.starts_with("vmknet-n"))
+            .collect();
+        assert_eq!(own.len(), 1);
+        assert_eq!(own[0].cpu, cpus[1]);
+        assert_eq!(own[0].rings, [(0, vmotion), (1, vmotion)]);
+        assert_eq!(own[0].frames, to_vmotion, "the vMotion frames, on the dedicated worker");
+        assert_eq!(
+            frames_of("vmknet-q"),
+            n_ours as u64 - to_vmotion,
+            "the others, on the queue workers"
+        );
+    } else {
+        assert_eq!(frames_of("vmknet-q"), n_ours as u64);
+    }
+
+    // Queue locality: each queue received exactly its sender's vmk frames, whole, and lost none.
     for (queue, frames) in summary.queues.iter().zip(&senders) {
         println!(
-            "queue {} on CPU {} ({} mode): rx {} {:?}, sockets {:?}",
+            "queue {} on CPU {} ({} mode): rx {} {:?}, sockets {:?}, UMEM {:?}",
             queue.queue,
             queue.cpu,
             queue.data_path,
             queue.rx(),
             queue.netstacks,
-            queue.sockets
+            queue.sockets,
+            queue.umem
         );
         assert_eq!(
             queue.rx(),
@@ -314,34 +397,148 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool) {
             "queue {} received its sender's frames",
             queue.queue
         );
-        let lost: u64 = queue.sockets.iter().map(|s| s.lost()).sum();
+        let bytes: u64 = queue.netstacks.iter().map(|n| n.rx_bytes).sum();
+        let sent_bytes: usize = frames.ours.iter().map(Vec::len).sum();
+        assert_eq!(bytes, sent_bytes as u64, "queue {}: every byte arrived", queue.queue);
+        let buffers: usize = frames.ours.iter().map(|f| f.len().div_ceil(BUFFER_LEN)).sum();
         assert_eq!(
-            lost,
-            frames.jumbo.len() as u64,
-            "queue {}: jumbo frames lost and counted",
+            queue.umem.received, buffers as u64,
+            "queue {}: one buffer per 3840 bytes",
             queue.queue
         );
+        assert_eq!(queue.umem.leaked(), 0, "queue {}: every buffer went back", queue.queue);
+        assert_eq!(queue.umem.held, 0, "queue {}: no chain left unfinished", queue.queue);
+        let lost: u64 = queue.sockets.iter().map(|s| s.lost()).sum();
+        assert_eq!(lost, 0, "queue {}: nothing lost in the kernel", queue.queue);
     }
 
-    // The kernel's side: redirected = received by the sockets + counted lost in the kernel (the jumbo frames,
-    // until multi-buffer sockets land), the rest passed to Linux, every frame sent counted once.
+    // The kernel's side: everything redirected was received, the rest passed to Linux, every frame sent
+    // counted once.
     let xdp = &summary.xdp;
     println!("XDP: {:?}", xdp.iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>());
-    assert_eq!(
-        summary.socket_lost(),
-        n_jumbo as u64,
-        "lost between the program and the rings"
-    );
-    assert_eq!(
-        xdp.get(XdpVerdict::Redirected),
-        summary.socket_rx() + summary.socket_lost()
-    );
-    assert_eq!(xdp.get(XdpVerdict::Redirected), (n_ours + n_jumbo) as u64);
-    let n_not_ours = n_sent - n_ours - n_jumbo;
+    assert_eq!(summary.socket_lost(), 0, "lost between the program and the rings");
+    assert_eq!(xdp.get(XdpVerdict::Redirected), summary.socket_rx());
+    assert_eq!(xdp.get(XdpVerdict::Redirected), n_ours as u64);
+    let n_not_ours = n_sent - n_ours;
     assert_eq!(
         xdp.get(XdpVerdict::PassedNotOurs),
         n_not_ours as u64,
         "not ours, to Linux"
     );
     assert_eq!(xdp.frames(), n_sent as u64, "every frame sent is counted once");
+}
+
+/// The testbed host plus an untagged 9000-MTU vmk, which the switch side's Linux stack reaches without VLAN
+/// devices (this kernel has none).
+const UNTAGGED_VMK: &str = r#"
+[[vmk]]
+name = "vmk10"
+netstack = "defaultTcpipStack"
+portgroup = "untagged"
+mac = "00:50:56:6a:a0:10"
+vlan = 0
+mtu = 9000
+ipv4 = "10.100.100.11/24"
+ipv6 = ["fd00:100::11/64"]
+"#;
+
+#[test]
+fn fast_path_answers_arp_nd_and_pings_from_the_switch_side() {
+    answers_scenario("fast_path_answers_arp_nd_and_pings_from_the_switch_side", 'r', false);
+}
+
+#[test]
+fn fast_path_answers_from_a_dedicated_netstack_worker() {
+    answers_scenario("fast_path_answers_from_a_dedicated_netstack_worker", 's', true);
+}
+
+/// The answering scenario of the module docs; with `dedicated`, the vmk's netstack (the default stack) has a
+/// worker of its own, whose frames and completed replies go back through the queue worker's fill ring.
+fn answers_scenario(test: &str, tag: char, dedicated: bool) {
+    if !privileged(test) {
+        return;
+    }
+    let toml = format!("{}{UNTAGGED_VMK}", testbed_host_toml());
+    let model = Arc::new(HostModel::from_toml("<test host>", &toml).expect("the test host"));
+    let topology = Topology::create(&format!("fp{tag}"), 1).expect("create the veth pair");
+    let ns = topology.netns.as_str();
+    let peer = topology.peer.as_str();
+    let ipv6_on = format!("net.ipv6.conf.{peer}.disable_ipv6=0");
+    run_command("ip", &["netns", "exec", ns, "sysctl", "-qw", &ipv6_on]).expect("IPv6 on the peer");
+    run_command("ip", &["-n", ns, "addr", "add", "10.100.100.50/24", "dev", peer]).expect("IPv4 address");
+    run_command(
+        "ip",
+        &["-n", ns, "addr", "add", "fd00:100::50/64", "dev", peer, "nodad"],
+    )
+    .expect("IPv6 address");
+    let dedicated_cpu = CpuList::allowed().for_worker(1);
+    let config = EngineConfig {
+        queues: Some(1),
+        attach: AttachMode::Native,
+        netstack_cpus: if dedicated {
+            vec![NetstackCpu {
+                netstack: "defaultTcpipStack".into(),
+                cpu: dedicated_cpu,
+            }]
+        } else {
+            Vec::new()
+        },
+        ..EngineConfig::new(topology.host.clone())
+    };
+    let engine = Engine::start(Arc::clone(&model), &config).expect("start the engine");
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(watch_workers() > usize::from(dedicated), "worker threads found");
+    let allocations_before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
+
+    // (destination, payload, don't fragment): ping, then ping -M do -s 8972 (a 9000-byte IP packet).
+    let pings: [(&str, usize, bool); 4] = [
+        ("10.100.100.11", 56, false),
+        ("10.100.100.11", 8972, true),
+        ("fd00:100::11", 56, false),
+        ("fd00:100::11", 8952, false),
+    ];
+    let answered = topology
+        .spawn_in_netns("pinger", move || {
+            pings
+                .iter()
+                .map(|&(dst, payload, df)| ping(dst.parse().expect("address"), payload, df, Duration::from_secs(3)))
+                .collect::<io::Result<Vec<usize>>>()
+        })
+        .join()
+        .expect("pinger thread")
+        .expect("every ping answered");
+    assert_eq!(answered, [56, 8972, 56, 8952], "each reply echoes its request whole");
+    let neighbours = run_command("ip", &["-n", ns, "neigh", "show", "dev", peer]).expect("ip neigh");
+    println!("{neighbours}");
+    for address in ["10.100.100.11 ", "fd00:100::11 "] {
+        let entry = neighbours.lines().find(|l| l.starts_with(address));
+        assert!(
+            entry.is_some_and(|l| l.contains("lladdr 00:50:56:6a:a0:10")),
+            "{address}resolved to the vmk's MAC by the engine's answer: {neighbours}"
+        );
+    }
+
+    let allocations = WORKER_ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
+    assert_eq!(allocations, 0, "the workers allocated while answering");
+    let summary = engine.finish().expect("stop the engine");
+    println!("{}", summary.report.to_text());
+    let default_stack = &summary.queues[0].netstacks[0];
+    println!("{default_stack:?} {:?}", summary.queues[0].umem);
+    // At least an ARP reply, a neighbour advertisement and four echo replies (the kernel may probe again).
+    assert!(default_stack.replied >= 6, "{default_stack:?}");
+    assert_eq!(default_stack.tx_dropped, 0);
+    assert_eq!(summary.report.totals.replied, default_stack.replied);
+    let umem = summary.umem();
+    // The two jumbo echo replies went out as chains of three buffers.
+    assert!(umem.transmitted >= default_stack.replied + 4, "{umem:?}");
+    assert_eq!(umem.leaked(), 0, "{umem:?}");
+    assert!(summary.report.conservation_holds);
+    // Who answered: the default stack's own worker when it has one, the queue's worker otherwise.
+    let frames_of = |name: &str| summary.workers.iter().find(|w| w.name == name).map(|w| w.frames);
+    if dedicated {
+        assert_eq!(frames_of("vmknet-n0"), Some(default_stack.rx), "{:?}", summary.workers);
+        assert_eq!(frames_of("vmknet-q0"), Some(0), "{:?}", summary.workers);
+    } else {
+        assert_eq!(frames_of("vmknet-q0"), Some(default_stack.rx), "{:?}", summary.workers);
+    }
 }

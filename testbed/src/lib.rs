@@ -16,6 +16,7 @@
 //! - [`topology`]: network-namespace topologies (a multi-queue veth pair, the peer end in a namespace), removed
 //!   on drop; needs root.
 //! - [`sender`]: an AF_PACKET sender pinned to a CPU inside a topology's namespace.
+//! - [`ping`]: echo requests through the kernel's stack (raw ICMP/ICMPv6 sockets), as `ping` sends them.
 //!
 //! # Examples
 //! ```
@@ -35,6 +36,7 @@ pub mod frames;
 pub mod host;
 pub mod label;
 pub mod mix;
+pub mod ping;
 mod rng;
 pub mod sender;
 pub mod topology;

@@ -14,7 +14,7 @@ use clap::{Args, ValueEnum};
 
 use super::{ConfigArg, emit};
 use vmknet::io::xsk::{BindMode, DEFAULT_FRAME_COUNT, SocketStats, XskConfig};
-use vmknet::runtime::{CpuList, Engine, EngineConfig, LiveCounts, RunSummary, check_capabilities};
+use vmknet::runtime::{CpuList, Engine, EngineConfig, LiveCounts, NetstackCpu, RunSummary, check_capabilities};
 use vmknet::xdp::AttachMode;
 
 #[derive(Debug, Args)]
@@ -30,6 +30,10 @@ pub(crate) struct RunArgs {
     /// CPUs for the workers in queue order, e.g. `0,2-3`; the allowed CPUs in order by default.
     #[arg(long, value_name = "LIST")]
     cpus: Option<CpuList>,
+    /// Give a netstack a worker of its own on a CPU, e.g. `vmotion=1` (repeatable); it serves the netstack's
+    /// ring on every queue, the queue workers serve the rest.
+    #[arg(long, value_name = "NETSTACK=CPU")]
+    netstack_cpu: Vec<NetstackCpu>,
     /// Seconds between summary lines.
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     interval: f64,
@@ -103,6 +107,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         attach: args.xdp_mode.into(),
         busy_poll: args.busy_poll,
         xsk,
+        netstack_cpus: args.netstack_cpu.clone(),
     };
     // Handled from before the start, so a signal during it still ends in a clean stop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -147,6 +152,12 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
             if args.busy_poll { "spinning when" } else { "poll() when" }
         );
     }
+    for (netstack, cpu) in &info.dedicated {
+        eprintln!(
+            "vmknet: netstack {}: worker of its own on CPU {cpu}, serving its socket on every queue",
+            model.netstacks[*netstack].key
+        );
+    }
 
     let names: Vec<String> = model.netstacks.iter().map(|n| n.key.to_string()).collect();
     let start = Instant::now();
@@ -178,7 +189,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         Ok(summary) => {
             emit(final_text(&summary, &names));
             emit(memory_line(args.frames, summary.queues.len()));
-            if summary.report.conservation_holds {
+            if summary.report.conservation_holds && summary.umem().leaked() == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -203,9 +214,10 @@ fn summary_line(
     let rate = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / seconds;
     let part = |name: &str, a: &LiveCounts, b: &LiveCounts| {
         format!(
-            "{name} rx {:.0}/s delivered {:.0}/s drops {:.0}/s",
+            "{name} rx {:.0}/s delivered {:.0}/s replied {:.0}/s drops {:.0}/s",
             rate(a.rx, b.rx),
             rate(a.delivered, b.delivered),
+            rate(a.replied, b.replied),
             rate(a.dropped, b.dropped)
         )
     };
@@ -262,16 +274,48 @@ pub(crate) fn final_text(summary: &RunSummary, names: &[String]) -> String {
             queue.rx()
         ));
         for (name, counts) in names.iter().zip(&queue.netstacks).filter(|(_, c)| c.rx > 0) {
-            out.push_str(&format!(", {name} {}", counts.rx));
+            out.push_str(&format!(", {name} {} ({} bytes", counts.rx, counts.rx_bytes));
+            if counts.replied > 0 {
+                out.push_str(&format!(
+                    ", replied {}, tx dropped {}",
+                    counts.replied, counts.tx_dropped
+                ));
+            }
+            out.push(')');
         }
         let mut lost = SocketStats::default();
         queue.sockets.iter().for_each(|stats| lost.add(stats));
         out.push_str(&format!(
-            "; lost in the kernel: {} (rx ring full {}, fill ring empty {}, other, e.g. too long, {})\n",
+            "; lost in the kernel: {} (rx ring full {}, fill ring empty {}, other {})\n",
             lost.lost(),
             lost.rx_ring_full,
             lost.rx_fill_ring_empty,
             lost.rx_dropped
+        ));
+        let umem = &queue.umem;
+        out.push_str(&format!(
+            "  UMEM: {} frames; buffers received {}, completed {}, recycled {}, transmitted {}, held {}; leaked {}\n",
+            umem.frames,
+            umem.received,
+            umem.completed,
+            umem.recycled,
+            umem.transmitted,
+            umem.held,
+            umem.leaked()
+        ));
+    }
+    for worker in &summary.workers {
+        let served: Vec<String> = worker
+            .rings
+            .iter()
+            .map(|&(queue, netstack)| format!("q{queue}/{}", names.get(netstack).map_or("?", String::as_str)))
+            .collect();
+        out.push_str(&format!(
+            "worker {} (CPU {}): {} frames judged; rings {}\n",
+            worker.name,
+            worker.cpu,
+            worker.frames,
+            served.join(" ")
         ));
     }
     out

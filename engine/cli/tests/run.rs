@@ -1,6 +1,7 @@
-//! `vmknet run` as an operator runs it, on a two-queue veth pair in a network namespace: stopped with SIGINT
-//! it prints the report, exits 0 and leaves no program on the interface; a missing interface and
-//! `--zero-copy` on veth are refused with a message and nothing left attached.
+//! `vmknet run` as an operator runs it, on a two-queue veth pair in a network namespace, with the vmotion
+//! netstack on a worker of its own: stopped with SIGINT it prints the report (the UMEM books balanced, each
+//! worker's rings), exits 0 and leaves no program on the interface; a missing interface, an unknown netstack
+//! for `--netstack-cpu` and `--zero-copy` on veth are refused with a message and nothing left attached.
 //!
 //! Needs root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW); without it each test prints why it skips and passes.
 
@@ -9,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vmknet::io::xsk::XskConfig;
-use vmknet::runtime::check_capabilities;
+use vmknet::runtime::{CpuList, check_capabilities};
 use vmknet_testbed::Topology;
 
 /// Skips (returning false, with the reason printed) unless the process holds what a two-queue engine needs,
@@ -38,11 +39,14 @@ fn run_command_reports_and_detaches_on_sigint() {
         return;
     }
     let topology = Topology::create("fpc", 2).expect("create the veth pair");
+    let vmotion_cpu = format!("vmotion={}", CpuList::allowed().for_worker(0));
     let mut child = Command::new(env!("CARGO_BIN_EXE_vmknet"))
         .args([
             "run",
             "--iface",
             &topology.host,
+            "--netstack-cpu",
+            &vmotion_cpu,
             "--interval",
             "0.2",
             "--duration",
@@ -65,7 +69,7 @@ fn run_command_reports_and_detaches_on_sigint() {
     let mut child = Reap(child);
     let mut log = String::new();
     let mut lines = BufReader::new(stderr).lines();
-    while !log.contains("queue 1:") {
+    while !log.contains("netstack vmotion:") {
         let line = lines
             .next()
             .unwrap_or_else(|| panic!("vmknet run ended early: {log}"))
@@ -73,7 +77,11 @@ fn run_command_reports_and_detaches_on_sigint() {
         log.push_str(&line);
         log.push('\n');
     }
-    assert!(log.contains("native XDP mode") && log.contains("copy mode"), "{log}");
+    assert!(
+        log.contains("native XDP mode") && log.contains("copy mode") && log.contains("queue 1:"),
+        "{log}"
+    );
+    assert!(log.contains("netstack vmotion: worker of its own"), "{log}");
     assert!(topology.has_xdp_program(), "program attached while running");
     std::thread::sleep(Duration::from_millis(500));
     // Safety: kill(2) on the child's pid, which is still ours to signal (it has not been waited for).
@@ -93,6 +101,13 @@ fn run_command_reports_and_detaches_on_sigint() {
     assert!(
         out.contains("frames in: 0") && out.contains("conservation: ok"),
         "final report: {out}"
+    );
+    assert!(
+        out.contains("UMEM: 4096 frames")
+            && out.contains("leaked 0")
+            && out.contains("worker vmknet-q1")
+            && out.contains("rings q0/vmotion q1/vmotion"),
+        "UMEM books and workers: {out}"
     );
     assert!(!topology.has_xdp_program(), "no program left on the interface");
 }
@@ -115,6 +130,16 @@ fn run_command_refuses_a_missing_interface_and_zero_copy_on_veth() {
     assert!(err.contains("`vmknet-nonesuch` not found"), "{err}");
 
     let topology = Topology::create("fpz", 2).expect("create the veth pair");
+    let (code, err) = vmknet(&[
+        "--iface",
+        &topology.host,
+        "--netstack-cpu",
+        "nonesuch=0",
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("netstack `nonesuch`") && err.contains("vmotion"), "{err}");
     let (code, err) = vmknet(&["--iface", &topology.host, "--zero-copy", "--duration", "1"]);
     assert_eq!(code, Some(2));
     assert!(

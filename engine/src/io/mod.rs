@@ -8,8 +8,8 @@
 //!   header; any other link type is refused with [`CaptureError::UnsupportedLinkType`].
 //! - [`CaptureArena`] loads a whole capture into one allocation for looping replay at full speed.
 //! - [`PcapWriter`] writes Ethernet frames to a classic pcap (per-service captures, generated traffic).
-//! - [`xsk::QueueSockets`] holds the AF_XDP sockets of one NIC rx queue: a shared UMEM, one socket per
-//!   netstack, one fill ring.
+//! - [`xsk`] binds the AF_XDP sockets of one NIC rx queue: a shared UMEM, one socket per netstack
+//!   ([`xsk::NetstackSocket`]), one fill ring ([`xsk::FillRing`]).
 //!
 //! Captures are input from outside: the reader bounds every length it reads (no record beyond
 //! [`MAX_CAPTURED_LEN`]) and reports damage as [`CaptureError::Corrupt`] with a byte offset, never by

@@ -1,4 +1,4 @@
-//! CPU lists (`0,2-3`) and pinning the calling thread to one CPU.
+//! CPU lists (`0,2-3`), dedicated netstack CPUs (`vmotion=1`) and pinning the calling thread to one CPU.
 
 use std::fmt;
 use std::str::FromStr;
@@ -72,6 +72,39 @@ impl CpuList {
     }
 }
 
+/// A netstack given a worker of its own, pinned to a CPU (`--netstack-cpu vmotion=1`): that worker serves the
+/// netstack's ring on every queue, and the queue workers serve the other netstacks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetstackCpu {
+    /// The netstack's key (`vmotion`, `defaultTcpipStack`, a custom stack's name).
+    pub netstack: String,
+    /// The CPU of its worker.
+    pub cpu: usize,
+}
+
+/// A `--netstack-cpu` value that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid netstack CPU `{0}`: use NETSTACK=CPU, e.g. `vmotion=1`")]
+pub struct NetstackCpuError(String);
+
+impl FromStr for NetstackCpu {
+    type Err = NetstackCpuError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let error = || NetstackCpuError(s.to_owned());
+        let (netstack, cpu) = s.split_once('=').ok_or_else(error)?;
+        let cpu: usize = cpu.trim().parse().map_err(|_| error())?;
+        let netstack = netstack.trim();
+        if netstack.is_empty() || cpu >= libc::CPU_SETSIZE as usize {
+            return Err(error());
+        }
+        Ok(Self {
+            netstack: netstack.to_owned(),
+            cpu,
+        })
+    }
+}
+
 /// Pins the calling thread to `cpu`.
 ///
 /// # Errors
@@ -105,6 +138,22 @@ mod tests {
         assert!(list.contains(3) && !list.contains(5));
         for bad in ["", "a", "3-1", "1-", "99999"] {
             assert!(bad.parse::<CpuList>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_netstack_cpus() {
+        let spec: NetstackCpu = " vmotion = 1".parse().unwrap();
+        assert_eq!(
+            spec,
+            NetstackCpu {
+                netstack: "vmotion".into(),
+                cpu: 1
+            }
+        );
+        for bad in ["vmotion", "=1", "vmotion=", "vmotion=x", "vmotion=99999"] {
+            let err = bad.parse::<NetstackCpu>().unwrap_err();
+            assert!(err.to_string().contains("NETSTACK=CPU"), "{bad}: {err}");
         }
     }
 

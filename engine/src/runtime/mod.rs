@@ -1,9 +1,12 @@
 //! The AF_XDP fast path at run time: the classifier on the interface, the sockets of every (queue, netstack),
-//! one pinned worker per rx queue, and what the control thread reads while they run and after they stop.
+//! one pinned worker per rx queue (plus one per netstack given a CPU of its own), and what the control thread
+//! reads while they run and after they stop.
 //!
 //! [`Engine::start`] checks the interface, loads the classifier and fills its maps from the host model,
 //! binds the sockets and registers them in the XSKMAP, attaches the program last (so the first frame it
-//! redirects finds a socket with a full fill ring) and starts the workers. [`Engine::live`] reads the
+//! redirects finds a socket with a full fill ring) and starts the workers. Each queue's worker owns the
+//! queue's fill ring; a netstack with a dedicated worker ([`NetstackCpu`]) is served by that worker on every
+//! queue, which returns the frames it is done with to each queue's worker through a lock-free queue. [`Engine::live`] reads the
 //! workers' live counters without stopping them; [`Engine::finish`] stops and joins the workers, merges their
 //! counters into a [`Report`] and detaches the program. Dropping an [`Engine`] stops it the same way, so an
 //! error or a panic leaves no program on the interface.
@@ -11,6 +14,7 @@
 //! Capabilities are checked by the caller first ([`check_capabilities`]), before the host file is even read.
 
 mod cpus;
+mod gather;
 mod preflight;
 mod worker;
 
@@ -20,16 +24,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-pub use cpus::{CpuList, CpuListError};
+pub use cpus::{CpuList, CpuListError, NetstackCpu, NetstackCpuError};
 pub use preflight::{VlanOffload, check_capabilities, vlan_offload};
 pub use worker::{BATCH, LiveCounts};
 
-use crate::io::xsk::{DataPath, QueueSockets, SocketStats, XskConfig, XskError};
+use crate::io::xsk::{DataPath, FillRing, ReturnQueue, SocketStats, UmemAccount, XskConfig, XskError};
 use crate::model::HostModel;
 use crate::pipeline::{FragmentStats, HostTables, Pipeline, SteeringMaps};
 use crate::stats::{Counters, Report};
 use crate::xdp::{AttachMode, Classifier, SteeringEntries, XdpCounters, XdpError};
-use worker::{LiveCell, Worker, WorkerOutput};
+use worker::{LiveCell, OwnedFill, Release, ServedRing, Worker, WorkerOutput};
 
 /// An error starting or running the fast path.
 #[derive(Debug, thiserror::Error)]
@@ -87,25 +91,44 @@ pub enum RuntimeError {
         /// The CPUs allowed.
         allowed: CpuList,
     },
-    /// A worker thread could not be started.
-    #[error("starting the worker of queue {queue} failed: {source}")]
-    Spawn {
-        /// Its queue.
+    /// A netstack given a CPU of its own that the host does not have.
+    #[error("--netstack-cpu names netstack `{name}`, which the host does not have (it has: {known})")]
+    UnknownNetstack {
+        /// The name given.
+        name: String,
+        /// The host's netstacks.
+        known: String,
+    },
+    /// A netstack given two dedicated workers.
+    #[error("netstack `{0}` is given a CPU of its own twice")]
+    NetstackCpuTwice(String),
+    /// The doorbell of a queue's return queue could not be made.
+    #[error("creating the return queue of queue {queue} (an eventfd) failed: {source}")]
+    ReturnQueue {
+        /// The rx queue.
         queue: u32,
         /// The errno.
         source: io::Error,
     },
+    /// A worker thread could not be started.
+    #[error("starting worker {worker} failed: {source}")]
+    Spawn {
+        /// Its name.
+        worker: String,
+        /// The errno.
+        source: io::Error,
+    },
     /// A worker stopped on an error.
-    #[error("the worker of queue {queue} failed: {source}")]
+    #[error("worker {worker} failed: {source}")]
     Worker {
-        /// Its queue.
-        queue: u32,
+        /// Its name.
+        worker: String,
         /// What failed.
         source: io::Error,
     },
     /// A worker thread panicked.
-    #[error("the worker of queue {0} panicked")]
-    WorkerPanicked(u32),
+    #[error("worker {0} panicked")]
+    WorkerPanicked(String),
 }
 
 impl From<XdpError> for RuntimeError {
@@ -129,6 +152,8 @@ pub struct EngineConfig {
     pub busy_poll: bool,
     /// UMEM size and copy mode.
     pub xsk: XskConfig,
+    /// Netstacks served by workers of their own, each on its CPU, instead of by the queue workers.
+    pub netstack_cpus: Vec<NetstackCpu>,
 }
 
 impl EngineConfig {
@@ -141,6 +166,7 @@ impl EngineConfig {
             attach: AttachMode::NativeOrGeneric,
             busy_poll: false,
             xsk: XskConfig::default(),
+            netstack_cpus: Vec::new(),
         }
     }
 }
@@ -148,10 +174,8 @@ impl EngineConfig {
 /// A running worker, as the control thread sees it.
 #[derive(Debug)]
 struct WorkerHandle {
-    queue: u32,
+    name: String,
     cpu: usize,
-    data_path: DataPath,
-    live: Arc<[LiveCell]>,
     thread: JoinHandle<WorkerOutput>,
 }
 
@@ -164,8 +188,10 @@ pub struct StartInfo {
     pub vlan_offload: VlanOffload,
     /// Rx queues the interface has (frames on queues not served go to Linux).
     pub rx_queues: u32,
-    /// Per queue served: (queue, CPU, data path).
+    /// Per queue served: (queue, CPU of its worker, data path).
     pub queues: Vec<(u32, usize, DataPath)>,
+    /// Netstacks with workers of their own: (netstack index, CPU).
+    pub dedicated: Vec<(usize, usize)>,
 }
 
 /// One queue's part of a run.
@@ -181,6 +207,8 @@ pub struct QueueSummary {
     pub netstacks: Vec<LiveCounts>,
     /// The kernel's statistics of each netstack's socket.
     pub sockets: Vec<SocketStats>,
+    /// The books of the queue's UMEM at the end.
+    pub umem: UmemAccount,
 }
 
 impl QueueSummary {
@@ -188,6 +216,19 @@ impl QueueSummary {
     pub fn rx(&self) -> u64 {
         self.netstacks.iter().map(|n| n.rx).sum()
     }
+}
+
+/// One worker's part of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerSummary {
+    /// Its thread's name: `vmknet-q<queue>` for a queue's worker, `vmknet-n<netstack>` for a netstack's own.
+    pub name: String,
+    /// The CPU it was pinned to.
+    pub cpu: usize,
+    /// The (queue, netstack) rings it served.
+    pub rings: Vec<(u32, usize)>,
+    /// Frames its pipeline judged.
+    pub frames: u64,
 }
 
 /// The result of a run.
@@ -199,6 +240,8 @@ pub struct RunSummary {
     pub counters: Counters,
     /// Per queue.
     pub queues: Vec<QueueSummary>,
+    /// Per worker, queue workers first.
+    pub workers: Vec<WorkerSummary>,
     /// The XDP program's verdict counters at the end.
     pub xdp: XdpCounters,
 }
@@ -213,6 +256,13 @@ impl RunSummary {
     pub fn socket_lost(&self) -> u64 {
         self.queues.iter().flat_map(|q| &q.sockets).map(SocketStats::lost).sum()
     }
+
+    /// The books of every queue's UMEM.
+    pub fn umem(&self) -> UmemAccount {
+        let mut total = UmemAccount::default();
+        self.queues.iter().for_each(|q| total.add(&q.umem));
+        total
+    }
 }
 
 /// The running fast path. Dropping it stops the workers and detaches the program.
@@ -221,6 +271,10 @@ pub struct Engine {
     model: Arc<HostModel>,
     stop: Arc<AtomicBool>,
     workers: Vec<WorkerHandle>,
+    /// Per queue served: live counts per netstack (each cell written by the worker serving that ring).
+    live: Vec<Arc<[LiveCell]>>,
+    /// Per queue served: frames returned to its fill-ring owner by dedicated workers, if there are any.
+    returns: Vec<Option<Arc<ReturnQueue>>>,
     info: StartInfo,
     /// Declared last, so that it is dropped (and the program detached) after `Drop` has joined the workers.
     classifier: Classifier,
@@ -242,11 +296,13 @@ impl Engine {
                 available,
             });
         }
+        let dedicated = dedicated_netstacks(&model, &config.netstack_cpus)?;
         let vlan_offload = preflight::check_vlan_offload(interface)?;
         let cpus = config.cpus.clone().unwrap_or_else(CpuList::allowed);
         let allowed = CpuList::allowed();
         if let Some(cpu) = (0..n_queues as usize)
             .map(|i| cpus.for_worker(i))
+            .chain(dedicated.iter().map(|&(_, cpu)| cpu))
             .find(|&c| !allowed.contains(c))
         {
             return Err(RuntimeError::Cpu { cpu, allowed });
@@ -261,56 +317,93 @@ impl Engine {
         })?;
         let mut queues = Vec::with_capacity(n_queues as usize);
         for queue in 0..n_queues {
-            let sockets = QueueSockets::open(interface, queue, n_netstacks, &config.xsk)?;
-            for netstack in 0..sockets.n_rings() {
-                if let Some(fd) = sockets.socket_fd(netstack) {
-                    classifier.register_socket(queue, netstack as u32, fd)?;
-                }
+            let (fill, sockets) = crate::io::xsk::open_queue(interface, queue, n_netstacks, &config.xsk)?;
+            for socket in &sockets {
+                classifier.register_socket(queue, socket.netstack() as u32, socket.fd())?;
             }
-            queues.push(sockets);
+            queues.push((fill, sockets));
         }
         let attach = classifier.attach(interface, config.attach)?;
         let tables = Arc::new(HostTables::compile(Arc::clone(&model)));
         let mut engine = Self {
             model,
             stop: Arc::new(AtomicBool::new(false)),
-            workers: Vec::with_capacity(queues.len()),
+            workers: Vec::new(),
+            live: Vec::with_capacity(queues.len()),
+            returns: Vec::with_capacity(queues.len()),
             info: StartInfo {
                 attach,
                 vlan_offload,
                 rx_queues: available,
                 queues: Vec::new(),
+                dedicated: dedicated.clone(),
             },
             classifier,
         };
         let epoch = Instant::now();
-        for (index, sockets) in queues.into_iter().enumerate() {
-            let queue = sockets.queue();
-            let cpu = cpus.for_worker(index);
-            let data_path = sockets.data_path();
-            let live: Arc<[LiveCell]> = (0..sockets.n_rings()).map(|_| LiveCell::default()).collect();
-            let worker = Worker {
-                sockets,
+        let new_worker =
+            |name: String, cpu: usize, fills: Vec<OwnedFill>, rings: Vec<ServedRing>, engine: &Engine| Worker {
+                name,
+                fills,
+                rings,
                 pipeline: Pipeline::with_tables(Arc::clone(&tables)),
-                live: Arc::clone(&live),
                 stop: Arc::clone(&engine.stop),
                 busy_poll: config.busy_poll,
                 cpu,
                 epoch,
             };
+        // The dedicated workers' rings, per netstack, filled queue by queue.
+        let mut dedicated_rings: Vec<Vec<ServedRing>> = dedicated.iter().map(|_| Vec::new()).collect();
+        let mut queue_workers = Vec::with_capacity(queues.len());
+        for (index, (fill, sockets)) in queues.into_iter().enumerate() {
+            let queue = fill.queue();
+            let cpu = cpus.for_worker(index);
+            let live: Arc<[LiveCell]> = (0..sockets.len()).map(|_| LiveCell::default()).collect();
+            let returns = if dedicated.is_empty() {
+                None
+            } else {
+                let queue = ReturnQueue::new(config.xsk.frame_count)
+                    .map_err(|source| RuntimeError::ReturnQueue { queue, source })?;
+                Some(Arc::new(queue))
+            };
+            let mut rings = Vec::with_capacity(sockets.len());
+            for socket in sockets {
+                let own = dedicated
+                    .iter()
+                    .position(|&(netstack, _)| netstack == socket.netstack());
+                match (own, &returns) {
+                    (Some(d), Some(returns)) => dedicated_rings[d].push(ServedRing::new(
+                        socket,
+                        Arc::clone(&live),
+                        Release::Return(Arc::clone(returns)),
+                    )),
+                    _ => rings.push(ServedRing::new(socket, Arc::clone(&live), Release::Fill(0))),
+                }
+            }
+            engine.info.queues.push((queue, cpu, fill.data_path()));
+            let owned = OwnedFill {
+                fill,
+                returns: returns.clone(),
+            };
+            queue_workers.push(new_worker(format!("vmknet-q{queue}"), cpu, vec![owned], rings, &engine));
+            engine.live.push(live);
+            engine.returns.push(returns);
+        }
+        let dedicated_workers = dedicated.iter().zip(dedicated_rings).map(|(&(netstack, cpu), rings)| {
+            new_worker(format!("vmknet-n{netstack}"), cpu, Vec::new(), rings, &engine)
+        });
+        let workers: Vec<Worker> = queue_workers.into_iter().chain(dedicated_workers).collect();
+        for worker in workers {
+            let (name, cpu) = (worker.name.clone(), worker.cpu);
             // On error `engine` is dropped: the workers started so far are stopped and the program detached.
             let thread = std::thread::Builder::new()
-                .name(format!("vmknet-q{queue}"))
+                .name(name.clone())
                 .spawn(move || worker.run())
-                .map_err(|source| RuntimeError::Spawn { queue, source })?;
-            engine.info.queues.push((queue, cpu, data_path));
-            engine.workers.push(WorkerHandle {
-                queue,
-                cpu,
-                data_path,
-                live,
-                thread,
-            });
+                .map_err(|source| RuntimeError::Spawn {
+                    worker: name.clone(),
+                    source,
+                })?;
+            engine.workers.push(WorkerHandle { name, cpu, thread });
         }
         Ok(engine)
     }
@@ -325,11 +418,11 @@ impl Engine {
         self.workers.iter().any(|w| w.thread.is_finished())
     }
 
-    /// Live counts per netstack, summed over the workers, in netstack order.
+    /// Live counts per netstack, summed over the queues, in netstack order.
     pub fn live(&self) -> Vec<LiveCounts> {
         let mut totals = vec![LiveCounts::default(); self.model.netstacks.len()];
-        for worker in &self.workers {
-            for (total, cell) in totals.iter_mut().zip(worker.live.iter()) {
+        for queue in &self.live {
+            for (total, cell) in totals.iter_mut().zip(queue.iter()) {
                 total.add(&cell.read());
             }
         }
@@ -344,8 +437,8 @@ impl Engine {
         self.classifier.counters()
     }
 
-    /// Stops and joins the workers, merges their counters, reads the sockets' and the program's statistics,
-    /// then closes the sockets and detaches the program.
+    /// Stops and joins the workers, merges their counters, reads the sockets' and the program's statistics
+    /// and balances each UMEM's books, then closes the sockets and detaches the program.
     ///
     /// # Errors
     /// The first worker error; the program is detached all the same.
@@ -353,23 +446,30 @@ impl Engine {
         self.stop.store(true, Ordering::Relaxed);
         let mut outputs = Vec::with_capacity(self.workers.len());
         let mut first_error = None;
-        for handle in std::mem::take(&mut self.workers) {
-            let WorkerHandle {
-                queue,
-                cpu,
-                data_path,
-                live,
-                thread,
-            } = handle;
+        let mut workers = Vec::with_capacity(self.workers.len());
+        for WorkerHandle { name, cpu, thread } in std::mem::take(&mut self.workers) {
             match thread.join() {
                 Ok(mut output) => {
                     if let Some(source) = output.error.take() {
-                        first_error.get_or_insert(RuntimeError::Worker { queue, source });
+                        first_error.get_or_insert(RuntimeError::Worker {
+                            worker: name.clone(),
+                            source,
+                        });
                     }
-                    outputs.push((queue, cpu, data_path, live, output));
+                    workers.push(WorkerSummary {
+                        name,
+                        cpu,
+                        rings: output
+                            .rings
+                            .iter()
+                            .map(|r| (r.socket.queue(), r.socket.netstack()))
+                            .collect(),
+                        frames: output.pipeline.counters().frames_in().packets,
+                    });
+                    outputs.push(output);
                 }
                 Err(_) => {
-                    first_error.get_or_insert(RuntimeError::WorkerPanicked(queue));
+                    first_error.get_or_insert(RuntimeError::WorkerPanicked(name));
                 }
             }
         }
@@ -381,27 +481,83 @@ impl Engine {
         let xdp = xdp?;
         let mut counters = Counters::new(self.model.vmks.len());
         let mut fragments = FragmentStats::default();
-        let mut queues = Vec::with_capacity(outputs.len());
-        for (queue, cpu, data_path, live, output) in &outputs {
+        for output in &outputs {
             counters.merge(output.pipeline.counters());
             let stats = output.pipeline.fragment_stats();
             fragments.evicted += stats.evicted;
             fragments.expired += stats.expired;
-            queues.push(QueueSummary {
-                queue: *queue,
-                cpu: *cpu,
-                data_path: *data_path,
-                netstacks: live.iter().map(LiveCell::read).collect(),
-                sockets: output.sockets.statistics().unwrap_or_default(),
-            });
         }
+        // Frames the dedicated workers returned after their owner's last round go back now.
+        for owned in outputs.iter_mut().flat_map(|o| &mut o.fills) {
+            if let Some(returns) = &owned.returns {
+                owned.fill.drain_returns(returns);
+            }
+        }
+        let fills: Vec<&FillRing> = outputs.iter().flat_map(|o| &o.fills).map(|f| &f.fill).collect();
+        let rings: Vec<&ServedRing> = outputs.iter().flat_map(|o| &o.rings).collect();
+        let queues = self
+            .info
+            .queues
+            .iter()
+            .zip(self.live.iter().zip(&self.returns))
+            .map(|(&(queue, cpu, data_path), (live, returns))| {
+                let mut of_queue: Vec<&ServedRing> =
+                    rings.iter().copied().filter(|r| r.socket.queue() == queue).collect();
+                of_queue.sort_by_key(|r| r.socket.netstack());
+                let mut umem = UmemAccount::default();
+                fills
+                    .iter()
+                    .filter(|f| f.queue() == queue)
+                    .for_each(|f| umem.add(&f.account()));
+                of_queue.iter().for_each(|r| umem.add(&r.socket.account()));
+                let returning = returns.as_ref().map_or(0, |r| r.len() as u64);
+                umem.held = returning + of_queue.iter().map(|r| r.held() as u64).sum::<u64>();
+                QueueSummary {
+                    queue,
+                    cpu,
+                    data_path,
+                    netstacks: live.iter().map(LiveCell::read).collect(),
+                    sockets: of_queue
+                        .iter()
+                        .map(|r| r.socket.statistics().unwrap_or_default())
+                        .collect(),
+                    umem,
+                }
+            })
+            .collect();
         Ok(RunSummary {
             report: Report::new(&self.model, &counters, fragments),
             counters,
             queues,
+            workers,
             xdp,
         })
     }
+}
+
+/// The netstacks of `specs`, as (netstack index, CPU).
+fn dedicated_netstacks(model: &HostModel, specs: &[NetstackCpu]) -> Result<Vec<(usize, usize)>, RuntimeError> {
+    let mut dedicated: Vec<(usize, usize)> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let index = model
+            .netstacks
+            .iter()
+            .position(|n| n.key.to_string() == spec.netstack)
+            .ok_or_else(|| RuntimeError::UnknownNetstack {
+                name: spec.netstack.clone(),
+                known: model
+                    .netstacks
+                    .iter()
+                    .map(|n| n.key.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        if dedicated.iter().any(|&(n, _)| n == index) {
+            return Err(RuntimeError::NetstackCpuTwice(spec.netstack.clone()));
+        }
+        dedicated.push((index, spec.cpu));
+    }
+    Ok(dedicated)
 }
 
 impl Drop for Engine {

@@ -1,54 +1,78 @@
-//! The worker of one rx queue: serves every netstack ring of the queue round by round, runs the pipeline on
-//! each batch in place in the UMEM and hands the frames back to the queue's fill ring.
+//! A worker thread: serves a set of (queue, netstack) rings round by round, runs the pipeline on each batch
+//! in place in the UMEM, puts the replies on the tx ring of the socket their request came in on, and gives
+//! every other frame back.
 //!
-//! The loop allocates nothing, takes no lock and makes no system call per frame: its arrays are on the stack,
-//! the pipeline is pure, and the only system calls are `poll()` when every ring is empty (or, spinning with
-//! `--busy-poll`, a wakeup when the kernel asks for one). A netstack takes at most [`BATCH`] frames per round,
-//! so a flooded netstack cannot starve the others on the queue.
+//! By default a worker serves every netstack ring of one rx queue and owns that queue's fill ring; a netstack
+//! with a worker of its own (`--netstack-cpu`) is served by that worker on every queue, and the frames it is
+//! done with go back to each queue's fill-ring owner through a lock-free [`ReturnQueue`], which the owner
+//! drains into the fill ring every round along with the completion ring (an idle owner is woken by the
+//! queue's doorbell).
+//!
+//! Per round and ring, a [`Gather`] takes buffers until [`BATCH`] frames are whole (a jumbo frame is a chain
+//! of buffers; the budget counts frames) or the ring is empty, so a flooded netstack cannot starve the others.
+//!
+//! The loop allocates nothing, takes no lock and makes no system call per frame: its arrays are on the stack
+//! or allocated before it starts, the pipeline is pure, and the only system calls are `poll()` when there is
+//! nothing to do (or, spinning with `--busy-poll`, a fill-ring wakeup when the kernel asks for one) and at
+//! most one tx kick per ring and round.
 
 use std::io;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use xsk_rs::FrameDesc;
 
-use crate::io::xsk::QueueSockets;
+use super::gather::Gather;
+use crate::io::xsk::{FillRing, NetstackSocket, ReturnQueue};
 use crate::pipeline::{Outcome, Pipeline, Verdict};
 
-/// Frames a netstack may take per round.
+/// Frames a ring may yield per round.
 pub const BATCH: usize = 64;
 
 /// How long an idle worker sleeps in `poll()` before it looks at the stop flag again.
 const POLL_TIMEOUT_MS: i32 = 100;
 
-/// Live per-netstack counts of one worker: written by the worker once per batch, read by the control thread.
-/// Each netstack's cell has a cache line of its own.
+/// Live counts of one (queue, netstack) ring: written by the worker serving it once per batch, read by the
+/// control thread. Each cell has a cache line of its own.
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub(super) struct LiveCell {
     rx: AtomicU64,
+    rx_bytes: AtomicU64,
     delivered: AtomicU64,
     dropped: AtomicU64,
+    replied: AtomicU64,
+    tx_dropped: AtomicU64,
 }
 
-/// A reading of [`LiveCell`]s.
+/// A reading of the live counts of a (queue, netstack) ring, or a sum of such readings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveCounts {
     /// Frames received from the netstack's rings.
     pub rx: u64,
+    /// Their bytes on the wire (every buffer of a multi-buffer frame).
+    pub rx_bytes: u64,
     /// Frames delivered to a service.
     pub delivered: u64,
     /// Frames dropped.
     pub dropped: u64,
+    /// Frames answered (ARP, ND, ICMP echo): the reply was put on the tx ring, or counted in `tx_dropped`.
+    pub replied: u64,
+    /// Replies that could not be queued (tx ring full); their frames went back to the fill ring.
+    pub tx_dropped: u64,
 }
 
 impl LiveCounts {
     /// Adds `other` into `self`.
     pub fn add(&mut self, other: &LiveCounts) {
         self.rx += other.rx;
+        self.rx_bytes += other.rx_bytes;
         self.delivered += other.delivered;
         self.dropped += other.dropped;
+        self.replied += other.replied;
+        self.tx_dropped += other.tx_dropped;
     }
 }
 
@@ -57,113 +81,283 @@ impl LiveCell {
     pub(super) fn read(&self) -> LiveCounts {
         LiveCounts {
             rx: self.rx.load(Ordering::Relaxed),
+            rx_bytes: self.rx_bytes.load(Ordering::Relaxed),
             delivered: self.delivered.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
+            replied: self.replied.load(Ordering::Relaxed),
+            tx_dropped: self.tx_dropped.load(Ordering::Relaxed),
         }
     }
 
-    /// Counts a batch with `outcomes`. The worker is the only writer, so a load and a store suffice.
+    /// Counts a batch with `outcomes`, `bytes` on the wire and `tx_dropped` replies not queued. The worker
+    /// serving the ring is the only writer, so a load and a store suffice.
     #[inline]
-    fn record(&self, outcomes: &[Outcome]) {
-        let (mut delivered, mut dropped) = (0, 0);
+    fn record(&self, outcomes: &[Outcome], bytes: u64, tx_dropped: u64) {
+        let (mut delivered, mut dropped, mut replied) = (0, 0, 0);
         for outcome in outcomes {
             match outcome.verdict {
                 Verdict::Delivered(_) => delivered += 1,
                 Verdict::Dropped { .. } => dropped += 1,
-                Verdict::Replied(_) | Verdict::Forwarded(_) | Verdict::Passed => {}
+                Verdict::Replied(_) => replied += 1,
+                Verdict::Forwarded(_) | Verdict::Passed => {}
             }
         }
         let bump = |cell: &AtomicU64, n: u64| cell.store(cell.load(Ordering::Relaxed) + n, Ordering::Relaxed);
         bump(&self.rx, outcomes.len() as u64);
+        bump(&self.rx_bytes, bytes);
         bump(&self.delivered, delivered);
         bump(&self.dropped, dropped);
+        bump(&self.replied, replied);
+        bump(&self.tx_dropped, tx_dropped);
     }
 }
 
-/// What a worker needs; it owns the queue's sockets and its pipeline for the run and gives them back at the end.
+/// Where a ring's frames go when the worker is done with them.
 #[derive(Debug)]
-pub(crate) struct Worker {
-    pub(crate) sockets: QueueSockets,
-    pub(crate) pipeline: Pipeline,
-    pub(crate) live: Arc<[LiveCell]>,
-    pub(crate) stop: Arc<AtomicBool>,
-    pub(crate) busy_poll: bool,
-    pub(crate) cpu: usize,
-    pub(crate) epoch: Instant,
+pub(super) enum Release {
+    /// Straight into the fill ring this worker owns (`fills[i]`).
+    Fill(usize),
+    /// To the queue's fill-ring owner, another worker.
+    Return(Arc<ReturnQueue>),
 }
 
-/// A worker's sockets and pipeline back from its thread, with why it stopped if not asked to.
+/// A fill ring a worker owns, and the frames other workers return to it.
 #[derive(Debug)]
-pub(crate) struct WorkerOutput {
-    pub(crate) sockets: QueueSockets,
-    pub(crate) pipeline: Pipeline,
-    pub(crate) error: Option<io::Error>,
+pub(super) struct OwnedFill {
+    pub(super) fill: FillRing,
+    pub(super) returns: Option<Arc<ReturnQueue>>,
+}
+
+/// A (queue, netstack) ring a worker serves.
+#[derive(Debug)]
+pub(super) struct ServedRing {
+    pub(super) socket: NetstackSocket,
+    pub(super) gather: Gather<FrameDesc>,
+    pub(super) live: Arc<[LiveCell]>,
+    pub(super) release: Release,
+}
+
+impl ServedRing {
+    /// A ring whose counts go to `live[socket.netstack()]`.
+    pub(super) fn new(socket: NetstackSocket, live: Arc<[LiveCell]>, release: Release) -> Self {
+        Self {
+            socket,
+            gather: Gather::new(),
+            live,
+            release,
+        }
+    }
+
+    /// Buffers held in an unfinished chain.
+    pub(super) fn held(&self) -> usize {
+        self.gather.held()
+    }
+}
+
+/// What a worker needs; it owns its rings and its pipeline for the run and gives them back at the end.
+#[derive(Debug)]
+pub(super) struct Worker {
+    pub(super) name: String,
+    pub(super) fills: Vec<OwnedFill>,
+    pub(super) rings: Vec<ServedRing>,
+    pub(super) pipeline: Pipeline,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) busy_poll: bool,
+    pub(super) cpu: usize,
+    pub(super) epoch: Instant,
+}
+
+/// A worker's rings and pipeline back from its thread, with why it stopped if not asked to.
+#[derive(Debug)]
+pub(super) struct WorkerOutput {
+    pub(super) fills: Vec<OwnedFill>,
+    pub(super) rings: Vec<ServedRing>,
+    pub(super) pipeline: Pipeline,
+    pub(super) error: Option<io::Error>,
 }
 
 impl Worker {
-    /// Pins the thread, then serves the queue until the stop flag is raised or `poll()` fails.
-    pub(crate) fn run(mut self) -> WorkerOutput {
+    /// Pins the thread, then serves the rings until the stop flag is raised or a system call fails.
+    pub(super) fn run(mut self) -> WorkerOutput {
         let error = match super::cpus::pin_current_thread(self.cpu) {
             Ok(()) => self.serve().err(),
             Err(err) => Some(io::Error::new(
                 err.kind(),
-                format!(
-                    "pinning the worker of queue {} to CPU {}: {err}",
-                    self.sockets.queue(),
-                    self.cpu
-                ),
+                format!("pinning the worker {} to CPU {}: {err}", self.name, self.cpu),
             )),
         };
         WorkerOutput {
-            sockets: self.sockets,
+            fills: self.fills,
+            rings: self.rings,
             pipeline: self.pipeline,
             error,
         }
     }
 
     fn serve(&mut self) -> io::Result<()> {
-        let mut pollfds: Vec<libc::pollfd> = self
-            .sockets
-            .raw_fds()
-            .map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        let n_rings = self.sockets.n_rings().min(self.live.len());
-        let mut descs = [FrameDesc::default(); BATCH];
+        // The rings, then the doorbells of the return queues of the fill rings this worker owns.
+        let pollin = |fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut pollfds: Vec<libc::pollfd> = self.rings.iter().map(|ring| pollin(ring.socket.raw_fd())).collect();
+        let bells = pollfds.len();
+        pollfds.extend(
+            self.fills
+                .iter()
+                .filter_map(|f| f.returns.as_ref())
+                .map(|r| pollin(r.bell())),
+        );
         let mut outcomes = [Outcome {
             vmk: None,
             verdict: Verdict::Passed,
         }; BATCH];
         while !self.stop.load(Ordering::Relaxed) {
             let now_ns = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            let mut received = 0;
-            for ring in 0..n_rings {
-                let n = self.sockets.receive(ring, &mut descs);
-                if n == 0 {
-                    continue;
+            let mut work = 0;
+            for owned in &mut self.fills {
+                work += owned.fill.drain_completions();
+                if let Some(returns) = &owned.returns {
+                    work += owned.fill.drain_returns(returns);
                 }
-                received += n;
-                let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
-                self.sockets.frames(&descs[..n], &mut frames[..n]);
-                self.pipeline.process_batch(&frames[..n], now_ns, &mut outcomes[..n]);
-                self.sockets.recycle(&descs[..n]);
-                self.live[ring].record(&outcomes[..n]);
             }
-            if received == 0 && !self.busy_poll {
-                // Sleeping in poll() also wakes the driver up when the fill ring asks for it.
-                poll(&mut pollfds, POLL_TIMEOUT_MS)?;
-            } else if self.sockets.fill_needs_wakeup() {
-                let first = pollfds.len().min(1);
-                poll(&mut pollfds[..first], 0)?;
-            } else if received == 0 {
+            let mut tx_pending = false;
+            for ring in &mut self.rings {
+                work += serve_ring(ring, &mut self.pipeline, &mut self.fills, now_ns, &mut outcomes);
+                ring.socket.kick()?;
+                tx_pending |= ring.socket.tx_pending();
+            }
+            if work == 0 && !tx_pending && !self.busy_poll {
+                self.sleep(&mut pollfds[..], bells)?;
+            } else if let Some(fd) = self
+                .fills
+                .iter()
+                .find(|f| f.fill.needs_wakeup())
+                .map(|f| f.fill.wake_fd())
+            {
+                wake(fd)?;
+            } else if work == 0 {
                 std::hint::spin_loop();
             }
         }
         Ok(())
     }
+}
+
+impl Worker {
+    /// Sleeps in `poll()` until a ring has frames, a returning worker rings a bell or the timeout passes;
+    /// `pollfds[bells..]` are the doorbells of this worker's return queues, in order. Does not sleep when
+    /// returned frames wait. Sleeping in poll() also wakes the driver up when the fill ring asks for it.
+    fn sleep(&self, pollfds: &mut [libc::pollfd], bells: usize) -> io::Result<()> {
+        let returns = || self.fills.iter().filter_map(|f| f.returns.as_deref());
+        // Every queue is told, so that each rings if it gets frames; sleeping only if none has any yet.
+        let mut may_sleep = true;
+        for queue in returns() {
+            may_sleep &= queue.prepare_sleep();
+        }
+        if may_sleep {
+            poll(pollfds, POLL_TIMEOUT_MS)?;
+        }
+        for (queue, pollfd) in returns().zip(&pollfds[bells..]) {
+            queue.woke(may_sleep && pollfd.revents & libc::POLLIN != 0);
+        }
+        Ok(())
+    }
+}
+
+/// One batch of one ring: gather, judge, reply, give back. Returns the buffers taken from the ring.
+#[inline]
+fn serve_ring(
+    ring: &mut ServedRing,
+    pipeline: &mut Pipeline,
+    fills: &mut [OwnedFill],
+    now_ns: u64,
+    outcomes: &mut [Outcome; BATCH],
+) -> usize {
+    let ServedRing {
+        socket,
+        gather,
+        live,
+        release,
+    } = ring;
+    let taken = gather.fill(|bufs| socket.receive(bufs));
+    let n = gather.frames();
+    if n == 0 {
+        return taken;
+    }
+    let mut wire_lens = [0u32; BATCH];
+    {
+        let mut heads: [&[u8]; BATCH] = [&[]; BATCH];
+        let bufs = gather.buffers();
+        for i in 0..n {
+            // Safety: the buffers are this socket's, held by the gather until given back below, after the
+            // heads are gone.
+            heads[i] = unsafe { socket.bytes(&bufs[gather.chain(i).start]) };
+            wire_lens[i] = gather.wire_len(i);
+        }
+        pipeline.process_batch_segmented(&heads[..n], &wire_lens[..n], now_ns, &mut outcomes[..n]);
+    }
+    let mut tx_dropped = 0;
+    let mut released_to = 0;
+    for (i, outcome) in outcomes[..n].iter().enumerate() {
+        if !matches!(outcome.verdict, Verdict::Replied(_)) {
+            continue;
+        }
+        let chain = gather.chain(i);
+        give_back(fills, release, &gather.buffers()[released_to..chain.start]);
+        released_to = chain.end;
+        let bufs = gather.buffers_mut();
+        // Safety: the head is this socket's, held by the gather; no slice of it lives any more.
+        let built = unsafe {
+            socket.rewrite(&mut bufs[chain.start], |buf, len| {
+                pipeline.build_reply(outcome, buf, len)
+            })
+        };
+        if !(built && socket.transmit(&bufs[chain.clone()])) {
+            tx_dropped += 1;
+            give_back(fills, release, &bufs[chain]);
+        }
+    }
+    give_back(fills, release, &gather.buffers()[released_to..]);
+    gather.next_batch();
+    if let Some(cell) = live.get(socket.netstack()) {
+        cell.record(
+            &outcomes[..n],
+            wire_lens[..n].iter().map(|&l| u64::from(l)).sum(),
+            tx_dropped,
+        );
+    }
+    taken
+}
+
+/// Gives frames back to the kernel: into this worker's fill ring, or to the queue's fill-ring owner.
+#[inline]
+fn give_back(fills: &mut [OwnedFill], release: &Release, descs: &[FrameDesc]) {
+    if descs.is_empty() {
+        return;
+    }
+    match release {
+        Release::Fill(i) => {
+            if let Some(owned) = fills.get_mut(*i) {
+                owned.fill.recycle(descs);
+            }
+        }
+        Release::Return(returns) => {
+            let lost = returns.push_all(descs);
+            debug_assert_eq!(lost, 0, "the return queue holds every frame of the UMEM");
+        }
+    }
+}
+
+/// Asks the kernel to look at the fill ring again (`poll()` on a socket of the queue, without waiting).
+fn wake(fd: RawFd) -> io::Result<()> {
+    let mut pollfd = [libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    poll(&mut pollfd, 0)
 }
 
 /// `poll()` on `fds`; an interrupted call is an empty one.

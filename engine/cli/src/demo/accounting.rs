@@ -4,8 +4,8 @@
 //! Labels are the testbed's own statement of the rules, never the pipeline's output, so a match is evidence.
 //! The comparison is count by count: frames sent and seen by the program, delivered (or replied to) per vmk and
 //! service, dropped per reason (in the program or in the workers), Linux's frames passed by the program
-//! and never by the workers, frames the sockets cannot receive whole lost in the kernel, and the conservation
-//! laws between the program, the sockets and the workers.
+//! and never by the workers, frames the sockets cannot receive whole lost in the kernel, the conservation
+//! laws between the program, the sockets and the workers, and the UMEM's books (no buffer leaked).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -145,6 +145,7 @@ pub(crate) fn compare(expected: &Expected, summary: &RunSummary, sent: u64) -> V
     }
 
     let lost = summary.socket_lost();
+    let umem = summary.umem();
     checks.extend([
         Check::new(
             "Linux's frames passed by the XDP program",
@@ -178,6 +179,11 @@ pub(crate) fn compare(expected: &Expected, summary: &RunSummary, sent: u64) -> V
             "verdicts the workers gave = frames they counted",
             report.totals.total(),
             report.frames_in,
+        ),
+        Check::new(
+            "UMEM buffers given back (recycled, transmitted) or held = taken (received, completed)",
+            umem.recycled + umem.transmitted + umem.held,
+            umem.received + umem.completed,
         ),
     ]);
     checks

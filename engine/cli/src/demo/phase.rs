@@ -98,9 +98,20 @@ fn wire_refuses(frame: &[u8]) -> Option<String> {
 /// The sender of a frame: frames of one flow (same MACs, VLAN tag and IP addresses, so every fragment of a
 /// datagram) go to the same sender, in their order, so they reach the same worker in order.
 fn sender_of(frame: &[u8], senders: usize) -> usize {
-    // FNV-1a over the Ethernet and 802.1Q headers and the bytes where IPv4 or IPv6 addresses sit after them.
+    // FNV-1a over the Ethernet and 802.1Q headers and the IPv4 or IPv6 addresses behind them (never the IPv4
+    // header checksum or fragment offset, which differ between the fragments of one datagram).
+    let l3 = if frame.get(12..14) == Some(&TPID_8021Q.to_be_bytes()) {
+        18
+    } else {
+        14
+    };
+    let addresses = match frame.get(l3 - 2..l3) {
+        Some([0x08, 0x00]) => l3 + 12..l3 + 20,
+        Some([0x86, 0xdd]) => l3 + 8..l3 + 40,
+        _ => 0..0,
+    };
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let key = frame.iter().take(16).chain(frame.iter().skip(26).take(8));
+    let key = frame.iter().take(16).chain(frame.get(addresses).unwrap_or_default());
     for &b in key {
         hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
@@ -238,6 +249,8 @@ fn settle(engine: &Engine, stop: &AtomicUsize) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
@@ -259,11 +272,28 @@ mod tests {
     #[test]
     fn every_fragment_of_a_datagram_goes_to_the_same_sender() {
         let mut first = vec![0u8; 600];
+        first[12..14].copy_from_slice(&[0x08, 0x00]);
         first[26..34].copy_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
         let mut later = first.clone();
         later[20] = 0x20; // fragment offset bits, outside the key
+        later[24] = 0x5a; // and so another header checksum
         later.truncate(100);
         assert_eq!(sender_of(&first, 2), sender_of(&later, 2));
         assert!(sender_of(&first, 2) < 2);
+    }
+
+    #[test]
+    fn tagged_fragments_go_to_the_same_sender_whatever_their_checksums() {
+        // 802.1Q: the IPv4 header starts at 18, its checksum at 28, its addresses at 30.
+        let mut senders = BTreeSet::new();
+        for checksum in 0..64u8 {
+            let mut frame = vec![0u8; 100];
+            frame[12..14].copy_from_slice(&TPID_8021Q.to_be_bytes());
+            frame[16..18].copy_from_slice(&[0x08, 0x00]);
+            frame[28] = checksum;
+            frame[30..38].copy_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+            senders.insert(sender_of(&frame, 2));
+        }
+        assert_eq!(senders.len(), 1, "one sender for one datagram");
     }
 }
