@@ -24,7 +24,7 @@ const ABOUT: &str = "A packet generator on XDP live frames, with the kernel pktg
 Frames are built in the kernel by BPF_PROG_TEST_RUN in live-frame mode (Linux 5.18+) and handed to the
 device's ndo_xdp_xmit by an XDP program returning bpf_redirect(ifindex): no skb, millions of frames per
 second per core. Devices without ndo_xdp_xmit (and frames longer than a live frame, 3408 bytes on Linux 6.18 x86_64) take
---method af-packet (sendmmsg, skbs, about 0.6 Mpps per core). A veth target needs an XDP program attached
+--method af-packet (sendmmsg, skbs, 0.3 to 0.6 Mpps per core). A veth target needs an XDP program attached
 at its peer (`vmknet-pktgen sink` is one), or GRO on there.
 
 Frame sizes count the 4-byte FCS, as pktgen's do: --size 64 puts 60 bytes on the wire buffer.";
