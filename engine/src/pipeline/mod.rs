@@ -22,6 +22,7 @@
 //! checked against the frame's length on the wire, headers against the bytes at hand.
 
 mod fragments;
+mod policy;
 mod prefetch;
 pub mod respond;
 mod service;
@@ -29,6 +30,7 @@ mod steering;
 mod tables;
 mod verdict;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use vmknet_common::classify::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
@@ -37,6 +39,7 @@ use vmknet_common::{DropReason, FrameBytes, Steer, classify};
 pub use fragments::{
     DEFAULT_FRAGMENT_CAPACITY, DEFAULT_FRAGMENT_TIMEOUT_NS, FragmentCache, FragmentKey, FragmentStats,
 };
+pub use policy::Policy;
 pub use service::{Listener, PortClass, PortTable, Requirement, Service, Transport};
 pub use steering::SteeringMaps;
 pub use tables::{HostTables, NetstackAddresses, ServiceSet, VmkRecord};
@@ -341,21 +344,9 @@ impl Ingress<'_> {
         // Bytes of the IP packet beyond `payload` (the other buffers of a multi-buffer frame).
         let missing = usize::from(ip.total_len()).saturating_sub(payload.len());
         let class = match ip.protocol() {
-            ip_proto::ICMP => match Icmpv4Packet::new_checked(ip.payload()) {
-                Ok(icmp) if icmp.msg_type() == icmpv4::ECHO_REQUEST && !ip.more_frags() => {
-                    // Answered when from a unicast address to one of the stack's; never to a broadcast.
-                    let src = ip.src_addr();
-                    let unicast_src = !(src.is_broadcast() || src.is_multicast() || src.is_unspecified());
-                    if !unicast_src || !self.addresses().ipv4.contains(&dst) {
-                        PortClass::Service(Service::Icmp)
-                    } else if missing == 0 && !icmp.verify_checksum() {
-                        return Verdict::drop(DropReason::IcmpBadChecksum);
-                    } else {
-                        return answer(police(self.vmk, PortClass::Service(Service::Icmp)));
-                    }
-                }
-                Ok(_) => PortClass::Service(Service::Icmp),
-                Err(_) => return Verdict::drop(DropReason::L4Malformed),
+            ip_proto::ICMP => match self.icmpv4(&ip, dst, missing) {
+                ControlFlow::Continue(class) => class,
+                ControlFlow::Break(verdict) => return verdict,
             },
             protocol => match transport_class(&self.tables.ports, protocol, ip.payload(), missing, ip.more_frags()) {
                 Some(class) => class,
@@ -363,6 +354,28 @@ impl Ingress<'_> {
             },
         };
         self.police_first_fragment(class, ip.more_frags().then(key))
+    }
+
+    /// The class of an ICMP message to police, or its verdict: an echo request from a unicast address to one
+    /// of the stack's (never to a broadcast) is answered.
+    #[inline(never)]
+    fn icmpv4(&self, ip: &Ipv4Packet<&[u8]>, dst: u32, missing: usize) -> ControlFlow<Verdict, PortClass> {
+        let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
+            return ControlFlow::Break(Verdict::drop(DropReason::L4Malformed));
+        };
+        let class = PortClass::service(Service::Icmp);
+        if icmp.msg_type() != icmpv4::ECHO_REQUEST || ip.more_frags() {
+            return ControlFlow::Continue(class);
+        }
+        let src = ip.src_addr();
+        let unicast_src = !(src.is_broadcast() || src.is_multicast() || src.is_unspecified());
+        if !unicast_src || !self.addresses().ipv4.contains(&dst) {
+            ControlFlow::Continue(class)
+        } else if missing == 0 && !icmp.verify_checksum() {
+            ControlFlow::Break(Verdict::drop(DropReason::IcmpBadChecksum))
+        } else {
+            ControlFlow::Break(answer(self.vmk.policy.verdict(class)))
+        }
     }
 
     /// As [`ipv4`](Self::ipv4) for IPv6.
@@ -412,9 +425,9 @@ impl Ingress<'_> {
                     if missing == 0 && !icmp.verify_checksum(&ip.src_addr(), &ip.dst_addr()) {
                         return Verdict::drop(DropReason::IcmpBadChecksum);
                     }
-                    return answer(police(self.vmk, PortClass::Service(Service::Icmp)));
+                    return answer(self.vmk.policy.verdict(PortClass::service(Service::Icmp)));
                 }
-                Ok(_) => PortClass::Service(Service::Icmp),
+                Ok(_) => PortClass::service(Service::Icmp),
                 Err(_) => return Verdict::drop(DropReason::L4Malformed),
             },
             protocol => match transport_class(
@@ -486,26 +499,29 @@ impl Ingress<'_> {
     /// A non-first fragment follows its first fragment's service.
     fn later_fragment(&mut self, key: &FragmentKey) -> Verdict {
         match self.fragments.lookup(key, self.now_ns) {
-            Some(service) => police(self.vmk, PortClass::Service(service)),
+            Some(service) => self.vmk.policy.verdict(PortClass::service(service)),
             None => Verdict::drop(DropReason::FragmentOrphan),
         }
     }
 
     /// Polices a datagram's first (or only) fragment, remembering its service when more fragments follow.
+    #[inline(always)]
     fn police_first_fragment(&mut self, class: PortClass, more_fragments: Option<FragmentKey>) -> Verdict {
-        let verdict = police(self.vmk, class);
-        if let (Some(key), Some(service)) = (more_fragments, verdict.service()) {
+        let verdict = self.vmk.policy.verdict(class);
+        if let Some(key) = more_fragments
+            && let Some(service) = verdict.service()
+        {
             self.fragments.insert(key, service, self.now_ns);
         }
         verdict
     }
 }
 
-/// The port class of a TCP or UDP segment, `PortClass::Unknown` for other protocols, `None` when the
+/// The port class of a TCP or UDP segment, `PortClass::UNKNOWN` for other protocols, `None` when the
 /// transport header is malformed. `segment` is the part at hand, `missing` the bytes of it still in other
 /// buffers. In the first fragment of a datagram the UDP length field covers the whole datagram, not the
 /// fragment, so only the header itself is checked there.
-#[inline]
+#[inline(always)]
 fn transport_class(
     ports: &PortTable,
     protocol: u8,
@@ -525,7 +541,7 @@ fn transport_class(
             (segment.len() >= udp::HEADER_LEN && len >= udp::HEADER_LEN && fits).then_some(())?;
             Some(ports.classify(Transport::Udp, udp.src_port(), udp.dst_port()))
         }
-        _ => Some(PortClass::Unknown),
+        _ => Some(PortClass::UNKNOWN),
     }
 }
 
@@ -535,27 +551,6 @@ fn answer(verdict: Verdict) -> Verdict {
     match verdict {
         Verdict::Delivered(service) => Verdict::Replied(service),
         other => other,
-    }
-}
-
-/// The isolation policy: the first candidate service the adapter carries is delivered; otherwise the frame is
-/// dropped, as moved to its own stack when the adapter is tagged for a service that has moved.
-#[inline]
-fn police(vmk: &VmkRecord, class: PortClass) -> Verdict {
-    let candidates = class.candidates();
-    if let Some(&service) = candidates.iter().find(|s| vmk.allowed.contains(**s)) {
-        return Verdict::Delivered(service);
-    }
-    if let Some(&service) = candidates.iter().find(|s| vmk.moved.contains(**s)) {
-        return Verdict::Dropped {
-            reason: DropReason::ServiceMovedToOwnStack,
-            service: Some(service),
-        };
-    }
-    let refused = candidates.last().copied();
-    Verdict::Dropped {
-        reason: DropReason::ServiceDisabled,
-        service: refused,
     }
 }
 
