@@ -101,7 +101,9 @@ pub enum Steer {
         target: SteerTarget,
         /// The frame's VLAN (0 when untagged or priority-tagged).
         vlan: u16,
-        /// Offset of the EtherType field that follows the tags (12 or 16).
+        /// The EtherType that follows the tags.
+        ethertype: u16,
+        /// Offset of that EtherType field (12 or 16).
         ethertype_offset: u8,
     },
     /// Not a VMkernel frame: Linux's.
@@ -182,6 +184,7 @@ where
     let steered = |target| Steer::Steered {
         target,
         vlan: framing.vlan,
+        ethertype: framing.ethertype,
         ethertype_offset: framing.ethertype_offset,
     };
     if let Some(target) = tables.by_mac(&MacKey::new(framing.vlan, dst)) {
@@ -269,6 +272,7 @@ mod tests {
             Steer::Steered {
                 target: TARGET,
                 vlan: 10,
+                ethertype: ETHERTYPE_IPV4,
                 ethertype_offset: 16
             }
         );

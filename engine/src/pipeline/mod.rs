@@ -34,7 +34,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use vmknet_common::classify::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
-use vmknet_common::{DropReason, FrameBytes, Steer, classify};
+use vmknet_common::{DropReason, Steer, classify};
 
 pub use fragments::{
     DEFAULT_FRAGMENT_CAPACITY, DEFAULT_FRAGMENT_TIMEOUT_NS, FragmentCache, FragmentKey, FragmentStats,
@@ -178,6 +178,7 @@ impl Pipeline {
         respond::build_reply(outcome.verdict, vmk, buf, head_len)
     }
 
+    /// Judges a frame whose head is `frame` and whose length on the wire, `wire_len`, is at least the head's.
     fn decide(&mut self, frame: &[u8], wire_len: usize, now_ns: u64) -> Outcome {
         let Self {
             tables,
@@ -186,12 +187,13 @@ impl Pipeline {
             ..
         } = self;
         let tables: &HostTables = tables;
-        let (target, ethertype_offset) = match classify(frame, &tables.steering) {
+        let (target, ethertype, ethertype_offset) = match classify(frame, &tables.steering) {
             Steer::Steered {
                 target,
+                ethertype,
                 ethertype_offset,
                 ..
-            } => (target, usize::from(ethertype_offset)),
+            } => (target, ethertype, usize::from(ethertype_offset)),
             Steer::Pass(_) => {
                 return Outcome {
                     vmk: None,
@@ -215,17 +217,11 @@ impl Pipeline {
             };
         };
         let payload = frame.get(ethertype_offset + 2..).unwrap_or_default();
-        let payload_wire_len = wire_len.saturating_sub(ethertype_offset + 2).max(payload.len());
-        let Some(neighbors) = neighbors.get_mut(vmk.netstack.index()) else {
-            return Outcome {
-                vmk: None,
-                verdict: Verdict::Passed,
-            };
-        };
+        // The caller makes `wire_len` at least the head's length.
+        let payload_wire_len = wire_len.saturating_sub(ethertype_offset + 2);
         let verdict = if payload_wire_len > usize::from(vmk.mtu) {
             Verdict::drop(DropReason::MtuExceeded)
         } else {
-            let ethertype = frame.read_u16(ethertype_offset).unwrap_or_default();
             let ingress = Ingress {
                 tables,
                 vmk,
@@ -252,7 +248,8 @@ struct Ingress<'a> {
     tables: &'a HostTables,
     vmk: &'a VmkRecord,
     fragments: &'a mut FragmentCache,
-    neighbors: &'a mut NeighborCache,
+    /// Per netstack: only ARP and neighbour discovery look up (and feed) the vmk's.
+    neighbors: &'a mut [NeighborCache],
     now_ns: u64,
 }
 
@@ -275,26 +272,25 @@ impl Ingress<'_> {
         let sender = packet.sender_proto_addr();
         let sender_mac = MacAddr(packet.sender_hw_addr());
         let learnable = !sender.is_unspecified() && !sender_mac.is_multicast();
+        let neighbors = self.neighbors.get_mut(self.vmk.netstack.index()).filter(|_| learnable);
         if u32::from(sender) == target {
             // Gratuitous ARP (an announcement, either operation): merged into an existing entry only.
-            if learnable {
-                self.neighbors
-                    .update_from_gratuitous(sender.into(), sender_mac, self.now_ns);
+            if let Some(neighbors) = neighbors {
+                neighbors.update_from_gratuitous(sender.into(), sender_mac, self.now_ns);
             }
             return Verdict::Delivered(Service::Arp);
         }
-        match packet.operation() {
-            arp::OP_REQUEST => {
-                if learnable {
-                    self.neighbors
-                        .learn_from_request(sender.into(), sender_mac, self.now_ns);
+        match (packet.operation(), neighbors) {
+            (arp::OP_REQUEST, neighbors) => {
+                if let Some(neighbors) = neighbors {
+                    neighbors.learn_from_request(sender.into(), sender_mac, self.now_ns);
                 }
                 if self.vmk.ipv4 == Some(target) {
                     return Verdict::Replied(Service::Arp);
                 }
             }
-            arp::OP_REPLY if learnable => {
-                self.neighbors.update_from_reply(sender.into(), sender_mac, self.now_ns);
+            (arp::OP_REPLY, Some(neighbors)) => {
+                neighbors.update_from_reply(sender.into(), sender_mac, self.now_ns);
             }
             _ => {}
         }
@@ -469,6 +465,9 @@ impl Ingress<'_> {
             return Verdict::drop(DropReason::IcmpBadChecksum);
         }
         let target = neighbor.target_addr();
+        let Some(neighbors) = self.neighbors.get_mut(self.vmk.netstack.index()) else {
+            return delivered;
+        };
         match neighbor.kind() {
             NeighborKind::Solicitation => {
                 // Duplicate address detection (unspecified source) must go to a solicited-node group.
@@ -476,7 +475,7 @@ impl Ingress<'_> {
                     return Verdict::drop(DropReason::L4Malformed);
                 }
                 if let Some(mac) = neighbor.source_link_addr().filter(|_| !src.is_unspecified()) {
-                    self.neighbors.learn_from_request(src.into(), MacAddr(mac), self.now_ns);
+                    neighbors.learn_from_request(src.into(), MacAddr(mac), self.now_ns);
                 }
                 if self.vmk.ipv6.contains(&u128::from(target)) {
                     return Verdict::Replied(Service::NeighborDiscovery);
@@ -486,9 +485,9 @@ impl Ingress<'_> {
                 if let Some(mac) = neighbor.target_link_addr() {
                     let mac = MacAddr(mac);
                     if neighbor.solicited_flag() {
-                        self.neighbors.update_from_reply(target.into(), mac, self.now_ns);
+                        neighbors.update_from_reply(target.into(), mac, self.now_ns);
                     } else {
-                        self.neighbors.update_from_gratuitous(target.into(), mac, self.now_ns);
+                        neighbors.update_from_gratuitous(target.into(), mac, self.now_ns);
                     }
                 }
             }
