@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// zero byte, so only the last part of a [`combine`]d sum may have an odd length).
 #[inline]
 pub fn data(bytes: &[u8]) -> u16 {
-    fold(sum(bytes))
+    network_order(sum(bytes))
 }
 
 /// The folded one's-complement sum of partial sums.
@@ -29,15 +29,15 @@ pub fn adjust(checksum: u16, old: u16, new: u16) -> u16 {
 /// The sum of the IPv4 pseudo-header (RFC 793 / RFC 768) for an upper-layer packet of `length` bytes.
 #[inline]
 pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: usize) -> u16 {
-    let addrs = sum(&src.octets()).wrapping_add(sum(&dst.octets()));
-    fold(addrs.wrapping_add(u64::from(protocol)).wrapping_add(length as u64))
+    let addrs = u64::from(data(&src.octets())) + u64::from(data(&dst.octets()));
+    fold(addrs + u64::from(protocol) + length as u64)
 }
 
 /// The sum of the IPv6 pseudo-header (RFC 8200 §8.1) for an upper-layer packet of `length` bytes.
 #[inline]
 pub fn pseudo_header_v6(src: &Ipv6Addr, dst: &Ipv6Addr, next_header: u8, length: usize) -> u16 {
-    let addrs = sum(&src.octets()).wrapping_add(sum(&dst.octets()));
-    fold(addrs.wrapping_add(u64::from(next_header)).wrapping_add(length as u64))
+    let addrs = u64::from(data(&src.octets())) + u64::from(data(&dst.octets()));
+    fold(addrs + u64::from(next_header) + length as u64)
 }
 
 /// The addresses of the IP packet carrying a TCP or UDP segment, for its pseudo-header.
@@ -76,25 +76,30 @@ impl PseudoHeader {
     }
 }
 
-/// The unfolded sum of `bytes`, 32 bits at a time.
+/// The unfolded sum of `bytes` as 32-bit words in the machine's byte order (the last one padded with zeros).
 ///
-/// Summing big-endian 32-bit words and folding gives the same result as summing 16-bit words, since
-/// 2^16 ≡ 1 (mod 2^16 - 1). The `u64` accumulator cannot wrap for any buffer under 2^34 bytes; `wrapping_add`
+/// Summing 32-bit words gives the same folded result as summing 16-bit words, since 2^16 ≡ 1 (mod 2^16 - 1),
+/// and one's-complement addition commutes with swapping bytes (RFC 1071 §2 B): so no word is byte-swapped
+/// here, only the folded result, once, by [`network_order`]; the loop is plain loads and adds, which the
+/// compiler vectorises. The `u64` accumulator cannot wrap for any buffer under 2^34 bytes; `wrapping_add`
 /// only keeps debug builds from panicking on inputs that cannot exist.
 #[inline]
 fn sum(bytes: &[u8]) -> u64 {
     let (words, rest) = bytes.as_chunks::<4>();
-    let mut acc = words
+    let mut last = [0u8; 4];
+    for (byte, &rest) in last.iter_mut().zip(rest) {
+        *byte = rest;
+    }
+    words
         .iter()
-        .fold(0u64, |acc, w| acc.wrapping_add(u64::from(u32::from_be_bytes(*w))));
-    let (pairs, last) = rest.as_chunks::<2>();
-    for pair in pairs {
-        acc = acc.wrapping_add(u64::from(u16::from_be_bytes(*pair)));
-    }
-    if let Some(&byte) = last.first() {
-        acc = acc.wrapping_add(u64::from(byte) << 8);
-    }
-    acc
+        .chain([&last])
+        .fold(0u64, |acc, w| acc.wrapping_add(u64::from(u32::from_ne_bytes(*w))))
+}
+
+/// The folded sum, as a big-endian 16-bit value, of a [`sum`] taken in the machine's byte order.
+#[inline]
+fn network_order(sum: u64) -> u16 {
+    u16::from_be_bytes(fold(sum).to_ne_bytes())
 }
 
 /// Folds carries back in until the sum fits 16 bits (0 only for an all-zero input). Four folds always suffice
@@ -114,7 +119,7 @@ fn fold(sum: u64) -> u16 {
 #[inline]
 pub fn header_20(bytes: &[u8; 20]) -> u16 {
     let (words, _) = bytes.as_chunks::<4>();
-    fold(words.iter().map(|w| u64::from(u32::from_be_bytes(*w))).sum())
+    network_order(words.iter().map(|w| u64::from(u32::from_ne_bytes(*w))).sum())
 }
 
 #[cfg(test)]
@@ -168,7 +173,29 @@ mod tests {
         assert_eq!(pseudo.sum(58, 70_000), data(&bytes));
     }
 
+    /// The sum as RFC 1071 states it: big-endian 16-bit words, an odd last byte padded, carries folded.
+    fn reference(bytes: &[u8]) -> u16 {
+        let mut sum: u32 = bytes
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w.get(1).copied().unwrap_or(0)])))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        sum as u16
+    }
+
     proptest::proptest! {
+        /// Whatever the length and alignment, the machine-order sum is the big-endian sum.
+        #[test]
+        fn data_is_the_rfc1071_sum(bytes in proptest::collection::vec(0u8..=255, 0..200), skip in 0usize..4) {
+            let bytes = bytes.get(skip..).unwrap_or_default();
+            proptest::prop_assert_eq!(data(bytes), reference(bytes));
+            if let Ok(header) = <[u8; 20]>::try_from(bytes.get(..20).unwrap_or_default()) {
+                proptest::prop_assert_eq!(header_20(&header), reference(&header));
+            }
+        }
+
         /// Adjusting for one changed word gives the checksum computed afresh.
         #[test]
         fn adjust_matches_recomputing(mut bytes in proptest::collection::vec(0u8..=255, 2..64), word in 0usize..32,
