@@ -76,24 +76,29 @@ impl PseudoHeader {
     }
 }
 
-/// The unfolded sum of `bytes` as 32-bit words in the machine's byte order (the last one padded with zeros).
+/// The sum of `bytes` as 64-bit words in the machine's byte order (the last one padded with zeros), reduced
+/// to 64 bits.
 ///
-/// Summing 32-bit words gives the same folded result as summing 16-bit words, since 2^16 ≡ 1 (mod 2^16 - 1),
-/// and one's-complement addition commutes with swapping bytes (RFC 1071 §2 B): so no word is byte-swapped
-/// here, only the folded result, once, by [`network_order`]; the loop is plain loads and adds, which the
-/// compiler vectorises. The `u64` accumulator cannot wrap for any buffer under 2^34 bytes; `wrapping_add`
-/// only keeps debug builds from panicking on inputs that cannot exist.
+/// Summing 64-bit words gives the same folded result as summing 16-bit words, and so does adding the carries
+/// out of 64 bits back in, since 2^16 ≡ 1 (mod 2^16 - 1); and one's-complement addition commutes with
+/// swapping bytes (RFC 1071 §2 B): so no word is byte-swapped here, only the folded result, once, by
+/// [`network_order`]. The loop is a load and an add with carry per 8 bytes.
 #[inline]
 fn sum(bytes: &[u8]) -> u64 {
-    let (words, rest) = bytes.as_chunks::<4>();
-    let mut last = [0u8; 4];
+    let (words, rest) = bytes.as_chunks::<8>();
+    let mut last = [0u8; 8];
     for (byte, &rest) in last.iter_mut().zip(rest) {
         *byte = rest;
     }
-    words
+    let wide: u128 = words
         .iter()
         .chain([&last])
-        .fold(0u64, |acc, w| acc.wrapping_add(u64::from(u32::from_ne_bytes(*w))))
+        .map(|w| u128::from(u64::from_ne_bytes(*w)))
+        .sum();
+    // The high half is the count of carries, far below 2^64, so adding it back in overflows at most once,
+    // into a low half that is then below it.
+    let (low, carry) = (wide as u64).overflowing_add((wide >> 64) as u64);
+    low + u64::from(carry)
 }
 
 /// The folded sum, as a big-endian 16-bit value, of a [`sum`] taken in the machine's byte order.
