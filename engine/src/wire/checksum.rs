@@ -119,12 +119,16 @@ fn fold(sum: u64) -> u16 {
     sum as u16
 }
 
-/// [`data`] of an IPv4 header without options, of a length known at compile time (so unrolled): the checksum
-/// every IPv4 frame pays for.
+/// Whether an IPv4 header without options is intact, its sum (checksum field included) being `0xffff`: the
+/// test every IPv4 frame pays for, unrolled (the length is known at compile time) and without folding.
+///
+/// Folding keeps a sum's value modulo 2^16 - 1 and maps only a zero sum to zero, so a sum folds to `0xffff`
+/// exactly when it is a non-zero multiple of `0xffff`, in either byte order.
 #[inline]
-pub fn header_20(bytes: &[u8; 20]) -> u16 {
+pub fn is_valid_header_20(bytes: &[u8; 20]) -> bool {
     let (words, _) = bytes.as_chunks::<4>();
-    network_order(words.iter().map(|w| u64::from(u32::from_ne_bytes(*w))).sum())
+    let sum: u64 = words.iter().map(|w| u64::from(u32::from_ne_bytes(*w))).sum();
+    sum != 0 && sum % 0xffff == 0
 }
 
 #[cfg(test)]
@@ -139,11 +143,15 @@ mod tests {
     }
 
     #[test]
-    fn unrolled_header_sum_is_the_sum() {
-        let header: [u8; 20] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5);
-        assert_eq!(header_20(&header), data(&header));
-        assert_eq!(header_20(&[0xff; 20]), data(&[0xff; 20]));
-        assert_eq!(header_20(&[0; 20]), 0);
+    fn header_validity_is_a_folded_sum_of_0xffff() {
+        let mut header: [u8; 20] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5);
+        assert!(!is_valid_header_20(&header));
+        header[10..12].copy_from_slice(&[0, 0]);
+        let checksum = !data(&header);
+        header[10..12].copy_from_slice(&checksum.to_be_bytes());
+        assert!(is_valid_header_20(&header));
+        assert!(is_valid_header_20(&[0xff; 20]), "the sum of all ones is 0xffff");
+        assert!(!is_valid_header_20(&[0; 20]), "an all-zero sum folds to 0");
     }
 
     #[test]
@@ -196,9 +204,16 @@ mod tests {
         fn data_is_the_rfc1071_sum(bytes in proptest::collection::vec(0u8..=255, 0..200), skip in 0usize..4) {
             let bytes = bytes.get(skip..).unwrap_or_default();
             proptest::prop_assert_eq!(data(bytes), reference(bytes));
-            if let Ok(header) = <[u8; 20]>::try_from(bytes.get(..20).unwrap_or_default()) {
-                proptest::prop_assert_eq!(header_20(&header), reference(&header));
-            }
+        }
+
+        /// The unfolded test of a header agrees with the folded sum, on any header and on a checksummed one.
+        #[test]
+        fn header_validity_is_the_folded_test(mut header in proptest::array::uniform20(0u8..=255)) {
+            proptest::prop_assert_eq!(is_valid_header_20(&header), reference(&header) == 0xffff);
+            header[10..12].copy_from_slice(&[0, 0]);
+            let checksum = !reference(&header);
+            header[10..12].copy_from_slice(&checksum.to_be_bytes());
+            proptest::prop_assert!(is_valid_header_20(&header));
         }
 
         /// Adjusting for one changed word gives the checksum computed afresh.
