@@ -222,7 +222,8 @@ impl Pipeline {
         let verdict = if payload_wire_len > usize::from(vmk.mtu) {
             Verdict::drop(DropReason::MtuExceeded)
         } else {
-            let ingress = Ingress {
+            // Built in each arm, so that the IPv4 one stays in registers.
+            let ingress = |fragments, neighbors| Ingress {
                 tables,
                 vmk,
                 fragments,
@@ -230,9 +231,9 @@ impl Pipeline {
                 now_ns,
             };
             match ethertype {
-                ETHERTYPE_ARP => ingress.arp(payload),
-                ETHERTYPE_IPV4 => ingress.ipv4(payload, payload_wire_len),
-                ETHERTYPE_IPV6 => ingress.ipv6(payload, payload_wire_len),
+                ETHERTYPE_ARP => ingress(fragments, neighbors).arp(payload),
+                ETHERTYPE_IPV4 => ingress(fragments, neighbors).ipv4(payload, payload_wire_len),
+                ETHERTYPE_IPV6 => ingress(fragments, neighbors).ipv6(payload, payload_wire_len),
                 _ => Verdict::drop(DropReason::UnsupportedEthertype),
             }
         };
