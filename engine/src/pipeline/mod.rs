@@ -162,7 +162,7 @@ impl Pipeline {
         outcomes: &mut [Outcome],
     ) -> usize {
         let n = heads.len().min(outcomes.len());
-        for (i, (head, slot)) in heads.iter().zip(outcomes.iter_mut()).enumerate().take(n) {
+        for (i, (head, slot)) in heads.iter().zip(outcomes.iter_mut()).enumerate() {
             if let Some(ahead) = heads.get(i + PREFETCH_DISTANCE) {
                 prefetch::headers(ahead);
             }
@@ -505,6 +505,8 @@ impl Ingress<'_> {
     }
 
     /// Polices a datagram's first (or only) fragment, remembering its service when more fragments follow.
+    // Always inlined, as `transport_class` is: both are on the per-frame path, where the size heuristics
+    // would otherwise leave calls (19 and 12 more instructions per frame on the vSphere mix).
     #[inline(always)]
     fn police_first_fragment(&mut self, class: PortClass, more_fragments: Option<FragmentKey>) -> Verdict {
         let verdict = self.vmk.policy.verdict(class);
