@@ -354,7 +354,8 @@ impl Ingress<'_> {
     }
 
     /// The class of an ICMP message to police, or its verdict: an echo request from a unicast address to one
-    /// of the stack's (never to a broadcast) is answered.
+    /// of the stack's (never to a broadcast) is answered. Not inlined: a rare path that would crowd the
+    /// per-frame one.
     #[inline(never)]
     fn icmpv4(&self, ip: &Ipv4Packet<&[u8]>, dst: u32, missing: usize) -> ControlFlow<Verdict, PortClass> {
         let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
@@ -466,16 +467,16 @@ impl Ingress<'_> {
             return Verdict::drop(DropReason::IcmpBadChecksum);
         }
         let target = neighbor.target_addr();
-        let Some(neighbors) = self.neighbors.get_mut(self.vmk.netstack.index()) else {
-            return delivered;
-        };
+        let neighbors = self.neighbors.get_mut(self.vmk.netstack.index());
         match neighbor.kind() {
             NeighborKind::Solicitation => {
                 // Duplicate address detection (unspecified source) must go to a solicited-node group.
                 if src.is_unspecified() && !dst.is_multicast() {
                     return Verdict::drop(DropReason::L4Malformed);
                 }
-                if let Some(mac) = neighbor.source_link_addr().filter(|_| !src.is_unspecified()) {
+                if let (Some(mac), Some(neighbors)) = (neighbor.source_link_addr(), neighbors)
+                    && !src.is_unspecified()
+                {
                     neighbors.learn_from_request(src.into(), MacAddr(mac), self.now_ns);
                 }
                 if self.vmk.ipv6.contains(&u128::from(target)) {
@@ -483,7 +484,7 @@ impl Ingress<'_> {
                 }
             }
             NeighborKind::Advertisement => {
-                if let Some(mac) = neighbor.target_link_addr() {
+                if let (Some(mac), Some(neighbors)) = (neighbor.target_link_addr(), neighbors) {
                     let mac = MacAddr(mac);
                     if neighbor.solicited_flag() {
                         neighbors.update_from_reply(target.into(), mac, self.now_ns);
