@@ -128,7 +128,7 @@ fn fold(sum: u64) -> u16 {
 pub fn is_valid_header_20(bytes: &[u8; 20]) -> bool {
     let (words, _) = bytes.as_chunks::<4>();
     let sum: u64 = words.iter().map(|w| u64::from(u32::from_ne_bytes(*w))).sum();
-    sum != 0 && sum % 0xffff == 0
+    sum != 0 && sum.is_multiple_of(0xffff)
 }
 
 #[cfg(test)]
