@@ -101,7 +101,9 @@ pub enum Steer {
         target: SteerTarget,
         /// The frame's VLAN (0 when untagged or priority-tagged).
         vlan: u16,
-        /// Offset of the EtherType field that follows the tags (12 or 16).
+        /// The EtherType that follows the tags.
+        ethertype: u16,
+        /// Offset of that EtherType field (12 or 16).
         ethertype_offset: u8,
     },
     /// Not a VMkernel frame: Linux's.
@@ -138,8 +140,11 @@ pub fn parse_framing<F: FrameBytes + ?Sized>(frame: &F) -> Result<Framing, DropR
     match outer {
         ETHERTYPE_QINQ => Err(DropReason::QinQ),
         ETHERTYPE_VLAN => {
-            let tci = frame.read_u16(14).ok_or(DropReason::Runt)?;
-            let inner = frame.read_u16(16).ok_or(DropReason::Runt)?;
+            let [tci_high, tci_low, inner_high, inner_low] = frame.read::<4>(14).ok_or(DropReason::Runt)?;
+            let (tci, inner) = (
+                u16::from_be_bytes([tci_high, tci_low]),
+                u16::from_be_bytes([inner_high, inner_low]),
+            );
             if inner == ETHERTYPE_VLAN || inner == ETHERTYPE_QINQ {
                 return Err(DropReason::QinQ);
             }
@@ -170,10 +175,12 @@ where
     F: FrameBytes + ?Sized,
     T: SteeringTables + ?Sized,
 {
+    // Framing first: once it has read the EtherType, the destination MAC is known to be there.
+    let framing = parse_framing(frame);
     let Some(dst) = frame.read::<6>(0) else {
         return Steer::Drop(DropReason::Runt);
     };
-    let framing = match parse_framing(frame) {
+    let framing = match framing {
         Ok(framing) => framing,
         Err(DropReason::Runt) => return Steer::Drop(DropReason::Runt),
         Err(reason) if tables.is_vmk_mac(&dst) => return Steer::Drop(reason),
@@ -182,6 +189,7 @@ where
     let steered = |target| Steer::Steered {
         target,
         vlan: framing.vlan,
+        ethertype: framing.ethertype,
         ethertype_offset: framing.ethertype_offset,
     };
     if let Some(target) = tables.by_mac(&MacKey::new(framing.vlan, dst)) {
@@ -269,6 +277,7 @@ mod tests {
             Steer::Steered {
                 target: TARGET,
                 vlan: 10,
+                ethertype: ETHERTYPE_IPV4,
                 ethertype_offset: 16
             }
         );

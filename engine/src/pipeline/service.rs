@@ -143,53 +143,66 @@ pub enum Requirement {
     None,
 }
 
-/// A port's class in the demultiplexing table: one service, or the shared NFC/management port.
-#[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PortClass {
-    /// No service listens on this port: the frame is [`Service::Unclassified`].
-    Unknown = 0,
-    /// TCP 902: NFC or management, depending on the adapter's tags.
-    Nfc902,
-    /// Exactly this service (stored as `FIRST_SERVICE + service`).
-    Service(Service),
-}
-
-const FIRST_SERVICE: u8 = 2;
+/// A port's class in the demultiplexing table: no service, the NFC/management port 902, or exactly one service.
+///
+/// A dense index (unknown, port 902, then one per service in discriminant order): the port tables store it as
+/// is, and each adapter's isolation policy is a table indexed by it (see [`Policy`](super::Policy)).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortClass(u8);
 
 impl PortClass {
+    /// No service listens on this port: the frame is [`Service::Unclassified`].
+    pub const UNKNOWN: Self = Self(0);
+    /// TCP 902: NFC or management, depending on the adapter's tags.
+    pub const NFC_902: Self = Self(1);
+    /// Number of classes; policy tables are this long.
+    pub const COUNT: usize = FIRST_SERVICE + Service::COUNT;
+
+    /// Exactly `service`.
+    pub const fn service(service: Service) -> Self {
+        Self(FIRST_SERVICE as u8 + service as u8)
+    }
+
+    /// Every class, in index order.
+    pub fn all() -> impl Iterator<Item = Self> {
+        (0..Self::COUNT as u8).map(Self)
+    }
+
+    /// The dense index of the class, below [`COUNT`](Self::COUNT).
+    #[inline]
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
     /// The services this class may be, in order of preference; the first one the adapter carries wins.
     pub fn candidates(self) -> &'static [Service] {
         match self {
-            Self::Unknown => &[Service::Unclassified],
-            Self::Nfc902 => &[
+            Self::UNKNOWN => &[Service::Unclassified],
+            Self::NFC_902 => &[
                 Service::Provisioning,
                 Service::ReplicationNfc,
                 Service::BackupNfc,
                 Service::Management,
             ],
-            Self::Service(s) => std::slice::from_ref(&SERVICES[s as usize]),
-        }
-    }
-
-    const fn encode(self) -> u8 {
-        match self {
-            Self::Unknown => 0,
-            Self::Nfc902 => 1,
-            Self::Service(s) => FIRST_SERVICE + s as u8,
-        }
-    }
-
-    fn decode(byte: u8) -> Self {
-        match byte {
-            0 => Self::Unknown,
-            1 => Self::Nfc902,
-            b => Service::ALL
-                .get(usize::from(b - FIRST_SERVICE))
-                .map_or(Self::Unknown, |s| Self::Service(*s)),
+            Self(class) => SERVICES
+                .get(usize::from(class) - FIRST_SERVICE)
+                .map_or(&[], std::slice::from_ref),
         }
     }
 }
+
+impl fmt::Debug for PortClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::UNKNOWN => f.write_str("Unknown"),
+            Self::NFC_902 => f.write_str("Nfc902"),
+            class => write!(f, "Service({:?})", class.candidates()),
+        }
+    }
+}
+
+/// Index of the first one-service class.
+const FIRST_SERVICE: usize = 2;
 
 /// Every service in a `static`, so one-service candidate lists can borrow from it.
 static SERVICES: [Service; Service::COUNT] = Service::ALL;
@@ -217,82 +230,84 @@ pub enum Listener {
 /// The fact sheet's port table (§3), as (transport, port, who listens, class).
 const PORTS: &[(Transport, u16, Listener, PortClass)] = {
     use Listener::{Both, Host, Remote};
-    use PortClass::{Nfc902, Service as S};
     use Service::*;
     use Transport::{Tcp, Udp};
+    const fn service(service: Service) -> PortClass {
+        PortClass::service(service)
+    }
     &[
-        (Tcp, 8000, Both, S(Vmotion)),
-        (Tcp, 8100, Both, S(FaultTolerance)),
-        (Udp, 8100, Both, S(FaultTolerance)),
-        (Tcp, 8200, Both, S(FaultTolerance)),
-        (Udp, 8200, Both, S(FaultTolerance)),
-        (Tcp, 8300, Both, S(FaultTolerance)),
-        (Udp, 8300, Both, S(FaultTolerance)),
-        (Udp, 8301, Both, S(FaultTolerance)),
-        (Udp, 8302, Both, S(FaultTolerance)),
-        (Tcp, 31031, Remote, S(Replication)),
-        (Tcp, 44046, Remote, S(Replication)),
+        (Tcp, 8000, Both, service(Vmotion)),
+        (Tcp, 8100, Both, service(FaultTolerance)),
+        (Udp, 8100, Both, service(FaultTolerance)),
+        (Tcp, 8200, Both, service(FaultTolerance)),
+        (Udp, 8200, Both, service(FaultTolerance)),
+        (Tcp, 8300, Both, service(FaultTolerance)),
+        (Udp, 8300, Both, service(FaultTolerance)),
+        (Udp, 8301, Both, service(FaultTolerance)),
+        (Udp, 8302, Both, service(FaultTolerance)),
+        (Tcp, 31031, Remote, service(Replication)),
+        (Tcp, 44046, Remote, service(Replication)),
         // NFC (provisioning, replication NFC, backup NFC) and authd share 902; NFC runs both ways.
-        (Tcp, 902, Both, Nfc902),
-        (Udp, 902, Remote, S(Management)),
-        (Tcp, 2233, Both, S(Vsan)),
-        (Udp, 12321, Both, S(Vsan)),
-        (Udp, 12345, Both, S(Vsan)),
-        (Udp, 23451, Both, S(Vsan)),
-        (Tcp, 8080, Both, S(Vsan)),
-        (Tcp, 4420, Remote, S(NvmeTcp)),
-        (Tcp, 8009, Remote, S(NvmeTcp)),
-        (Tcp, 3260, Remote, S(Iscsi)),
-        (Tcp, 2049, Remote, S(Nfs)),
-        (Udp, 2049, Remote, S(Nfs)),
-        (Tcp, 111, Remote, S(Nfs)),
-        (Udp, 111, Remote, S(Nfs)),
-        (Tcp, 443, Host, S(Management)),
-        (Tcp, 80, Host, S(Management)),
-        (Tcp, 22, Host, S(Management)),
-        (Tcp, 8182, Both, S(Management)),
-        (Udp, 8182, Both, S(Management)),
-        (Tcp, 427, Host, S(Management)),
-        (Udp, 427, Host, S(Management)),
-        (Tcp, 5988, Host, S(Management)),
-        (Tcp, 5989, Host, S(Management)),
-        (Udp, 161, Host, S(Management)),
-        (Udp, 53, Remote, S(Infrastructure)),
-        (Tcp, 53, Remote, S(Infrastructure)),
+        (Tcp, 902, Both, PortClass::NFC_902),
+        (Udp, 902, Remote, service(Management)),
+        (Tcp, 2233, Both, service(Vsan)),
+        (Udp, 12321, Both, service(Vsan)),
+        (Udp, 12345, Both, service(Vsan)),
+        (Udp, 23451, Both, service(Vsan)),
+        (Tcp, 8080, Both, service(Vsan)),
+        (Tcp, 4420, Remote, service(NvmeTcp)),
+        (Tcp, 8009, Remote, service(NvmeTcp)),
+        (Tcp, 3260, Remote, service(Iscsi)),
+        (Tcp, 2049, Remote, service(Nfs)),
+        (Udp, 2049, Remote, service(Nfs)),
+        (Tcp, 111, Remote, service(Nfs)),
+        (Udp, 111, Remote, service(Nfs)),
+        (Tcp, 443, Host, service(Management)),
+        (Tcp, 80, Host, service(Management)),
+        (Tcp, 22, Host, service(Management)),
+        (Tcp, 8182, Both, service(Management)),
+        (Udp, 8182, Both, service(Management)),
+        (Tcp, 427, Host, service(Management)),
+        (Udp, 427, Host, service(Management)),
+        (Tcp, 5988, Host, service(Management)),
+        (Tcp, 5989, Host, service(Management)),
+        (Udp, 161, Host, service(Management)),
+        (Udp, 53, Remote, service(Infrastructure)),
+        (Tcp, 53, Remote, service(Infrastructure)),
         // DHCP and DHCPv6 replies come from the server port to the client port the host listens on.
-        (Udp, 67, Remote, S(Infrastructure)),
-        (Udp, 68, Host, S(Infrastructure)),
-        (Udp, 547, Remote, S(Infrastructure)),
-        (Udp, 546, Host, S(Infrastructure)),
-        (Udp, 123, Remote, S(Infrastructure)),
-        (Udp, 514, Remote, S(Infrastructure)),
-        (Tcp, 514, Remote, S(Infrastructure)),
-        (Tcp, 1514, Remote, S(Infrastructure)),
+        (Udp, 67, Remote, service(Infrastructure)),
+        (Udp, 68, Host, service(Infrastructure)),
+        (Udp, 547, Remote, service(Infrastructure)),
+        (Udp, 546, Host, service(Infrastructure)),
+        (Udp, 123, Remote, service(Infrastructure)),
+        (Udp, 514, Remote, service(Infrastructure)),
+        (Tcp, 514, Remote, service(Infrastructure)),
+        (Tcp, 1514, Remote, service(Infrastructure)),
     ]
 };
 
 /// One transport's tables: the class of a destination port (a listener on the host) and of a source port (a
 /// remote listener's reply).
 struct Directions {
-    to_host: Box<[u8; 65536]>,
-    from_remote: Box<[u8; 65536]>,
+    to_host: Box<[PortClass; 65536]>,
+    from_remote: Box<[PortClass; 65536]>,
 }
 
 impl Directions {
     fn new() -> Self {
         Self {
-            to_host: Box::new([0; 65536]),
-            from_remote: Box::new([0; 65536]),
+            to_host: Box::new([PortClass::UNKNOWN; 65536]),
+            from_remote: Box::new([PortClass::UNKNOWN; 65536]),
         }
     }
 
     fn insert(&mut self, port: u16, listener: Listener, class: PortClass) {
         let port = usize::from(port);
         if matches!(listener, Listener::Host | Listener::Both) {
-            self.to_host[port] = class.encode();
+            self.to_host[port] = class;
         }
         if matches!(listener, Listener::Remote | Listener::Both) {
-            self.from_remote[port] = class.encode();
+            self.from_remote[port] = class;
         }
     }
 }
@@ -337,7 +352,7 @@ impl PortTable {
 
     /// The class of a segment the host received: to a port the host listens on, else from a port a remote
     /// server listens on (its reply). A segment to a client-only port (a SYN to 3260 on an initiator, say)
-    /// reaches no listener and is [`PortClass::Unknown`].
+    /// reaches no listener and is [`PortClass::UNKNOWN`].
     #[inline]
     pub fn classify(&self, transport: Transport, src_port: u16, dst_port: u16) -> PortClass {
         let tables = match transport {
@@ -345,12 +360,11 @@ impl PortTable {
             Transport::Udp => &self.udp,
         };
         let to_host = tables.to_host[usize::from(dst_port)];
-        let byte = if to_host != 0 {
+        if to_host != PortClass::UNKNOWN {
             to_host
         } else {
             tables.from_remote[usize::from(src_port)]
-        };
-        PortClass::decode(byte)
+        }
     }
 }
 
@@ -371,22 +385,22 @@ mod tests {
         let t = PortTable::new();
         assert_eq!(
             t.classify(Transport::Tcp, 50000, 8000),
-            PortClass::Service(Service::Vmotion)
+            PortClass::service(Service::Vmotion)
         );
         assert_eq!(
             t.classify(Transport::Tcp, 8000, 50000),
-            PortClass::Service(Service::Vmotion)
+            PortClass::service(Service::Vmotion)
         );
         assert_eq!(
             t.classify(Transport::Tcp, 3260, 40000),
-            PortClass::Service(Service::Iscsi)
+            PortClass::service(Service::Iscsi)
         );
-        assert_eq!(t.classify(Transport::Udp, 2049, 800), PortClass::Service(Service::Nfs));
+        assert_eq!(t.classify(Transport::Udp, 2049, 800), PortClass::service(Service::Nfs));
         assert_eq!(
             t.classify(Transport::Udp, 53, 33000),
-            PortClass::Service(Service::Infrastructure)
+            PortClass::service(Service::Infrastructure)
         );
-        assert_eq!(t.classify(Transport::Udp, 40000, 8000), PortClass::Unknown);
+        assert_eq!(t.classify(Transport::Udp, 40000, 8000), PortClass::UNKNOWN);
     }
 
     #[test]
@@ -394,7 +408,7 @@ mod tests {
         let t = PortTable::new();
         assert_eq!(
             t.classify(Transport::Tcp, 3260, 443),
-            PortClass::Service(Service::Management)
+            PortClass::service(Service::Management)
         );
     }
 
@@ -411,23 +425,23 @@ mod tests {
         for (transport, port) in client_only {
             assert_eq!(
                 t.classify(transport, 40000, port),
-                PortClass::Unknown,
+                PortClass::UNKNOWN,
                 "{transport:?} {port}"
             );
         }
         // ... and replies never come from the host's own listening ports.
-        assert_eq!(t.classify(Transport::Tcp, 443, 40000), PortClass::Unknown);
+        assert_eq!(t.classify(Transport::Tcp, 443, 40000), PortClass::UNKNOWN);
     }
 
     #[test]
     fn port_902_depends_on_the_adapter() {
         let t = PortTable::new();
         let class = t.classify(Transport::Tcp, 40000, 902);
-        assert_eq!(class, PortClass::Nfc902);
+        assert_eq!(class, PortClass::NFC_902);
         assert_eq!(class.candidates().last(), Some(&Service::Management));
         assert_eq!(
             t.classify(Transport::Udp, 902, 40000),
-            PortClass::Service(Service::Management)
+            PortClass::service(Service::Management)
         );
     }
 
@@ -454,7 +468,7 @@ mod tests {
         for (transport, port, service) in expect {
             let to_host = t.classify(transport, 60000, port);
             let from_remote = t.classify(transport, port, 60000);
-            let found = [to_host, from_remote].contains(&PortClass::Service(service));
+            let found = [to_host, from_remote].contains(&PortClass::service(service));
             assert!(found, "{transport:?} {port}");
         }
     }

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::policy::Policy;
 use super::service::{PortTable, Requirement, Service};
 use super::steering::SteeringMaps;
 use crate::model::{HostModel, NetstackId, ServiceTag, VmkId};
@@ -36,8 +37,9 @@ pub struct VmkRecord {
     pub mtu: u16,
     /// Services it carries.
     pub allowed: ServiceSet,
-    /// Services it is tagged for but which moved to their own stack (vMotion, provisioning).
-    pub moved: ServiceSet,
+    /// The isolation policy: the verdict for each port class, from the services it carries and those it is
+    /// tagged for but which moved to their own stack (vMotion, provisioning).
+    pub policy: Policy,
     /// Its own static IPv4 address: most frames are for it, so it is checked before the netstack's list.
     pub ipv4: Option<u32>,
     /// Its IPv4 subnet's directed broadcast, if it has a static address.
@@ -105,7 +107,7 @@ impl HostTables {
                 netstack: vmk.netstack,
                 mtu: vmk.mtu,
                 allowed,
-                moved,
+                policy: Policy::compile(allowed, moved),
                 ipv4: vmk.ipv4_cidr().map(|c| u32::from(c.addr)),
                 ipv4_broadcast: vmk.ipv4_cidr().map(|c| u32::from(c.broadcast())),
                 mac: vmk.mac.0,

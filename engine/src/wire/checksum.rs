@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// zero byte, so only the last part of a [`combine`]d sum may have an odd length).
 #[inline]
 pub fn data(bytes: &[u8]) -> u16 {
-    fold(sum(bytes))
+    network_order(sum(bytes))
 }
 
 /// The folded one's-complement sum of partial sums.
@@ -29,15 +29,15 @@ pub fn adjust(checksum: u16, old: u16, new: u16) -> u16 {
 /// The sum of the IPv4 pseudo-header (RFC 793 / RFC 768) for an upper-layer packet of `length` bytes.
 #[inline]
 pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: usize) -> u16 {
-    let addrs = sum(&src.octets()).wrapping_add(sum(&dst.octets()));
-    fold(addrs.wrapping_add(u64::from(protocol)).wrapping_add(length as u64))
+    let addrs = u64::from(data(&src.octets())) + u64::from(data(&dst.octets()));
+    fold(addrs + u64::from(protocol) + length as u64)
 }
 
 /// The sum of the IPv6 pseudo-header (RFC 8200 §8.1) for an upper-layer packet of `length` bytes.
 #[inline]
 pub fn pseudo_header_v6(src: &Ipv6Addr, dst: &Ipv6Addr, next_header: u8, length: usize) -> u16 {
-    let addrs = sum(&src.octets()).wrapping_add(sum(&dst.octets()));
-    fold(addrs.wrapping_add(u64::from(next_header)).wrapping_add(length as u64))
+    let addrs = u64::from(data(&src.octets())) + u64::from(data(&dst.octets()));
+    fold(addrs + u64::from(next_header) + length as u64)
 }
 
 /// The addresses of the IP packet carrying a TCP or UDP segment, for its pseudo-header.
@@ -76,25 +76,35 @@ impl PseudoHeader {
     }
 }
 
-/// The unfolded sum of `bytes`, 32 bits at a time.
+/// The sum of `bytes` as 64-bit words in the machine's byte order (the last one padded with zeros), reduced
+/// to 64 bits.
 ///
-/// Summing big-endian 32-bit words and folding gives the same result as summing 16-bit words, since
-/// 2^16 ≡ 1 (mod 2^16 - 1). The `u64` accumulator cannot wrap for any buffer under 2^34 bytes; `wrapping_add`
-/// only keeps debug builds from panicking on inputs that cannot exist.
+/// Summing 64-bit words gives the same folded result as summing 16-bit words, and so does adding the carries
+/// out of 64 bits back in, since 2^16 ≡ 1 (mod 2^16 - 1); and one's-complement addition commutes with
+/// swapping bytes (RFC 1071 §2 B): so no word is byte-swapped here, only the folded result, once, by
+/// [`network_order`]. The loop is a load and an add with carry per 8 bytes.
 #[inline]
 fn sum(bytes: &[u8]) -> u64 {
-    let (words, rest) = bytes.as_chunks::<4>();
-    let mut acc = words
+    let (words, rest) = bytes.as_chunks::<8>();
+    let mut last = [0u8; 8];
+    for (byte, &rest) in last.iter_mut().zip(rest) {
+        *byte = rest;
+    }
+    let wide: u128 = words
         .iter()
-        .fold(0u64, |acc, w| acc.wrapping_add(u64::from(u32::from_be_bytes(*w))));
-    let (pairs, last) = rest.as_chunks::<2>();
-    for pair in pairs {
-        acc = acc.wrapping_add(u64::from(u16::from_be_bytes(*pair)));
-    }
-    if let Some(&byte) = last.first() {
-        acc = acc.wrapping_add(u64::from(byte) << 8);
-    }
-    acc
+        .chain([&last])
+        .map(|w| u128::from(u64::from_ne_bytes(*w)))
+        .sum();
+    // The high half is the count of carries, far below 2^64, so adding it back in overflows at most once,
+    // into a low half that is then below it.
+    let (low, carry) = (wide as u64).overflowing_add((wide >> 64) as u64);
+    low + u64::from(carry)
+}
+
+/// The folded sum, as a big-endian 16-bit value, of a [`sum`] taken in the machine's byte order.
+#[inline]
+fn network_order(sum: u64) -> u16 {
+    u16::from_be_bytes(fold(sum).to_ne_bytes())
 }
 
 /// Folds carries back in until the sum fits 16 bits (0 only for an all-zero input). Four folds always suffice
@@ -109,12 +119,16 @@ fn fold(sum: u64) -> u16 {
     sum as u16
 }
 
-/// [`data`] of an IPv4 header without options, of a length known at compile time (so unrolled): the checksum
-/// every IPv4 frame pays for.
+/// Whether an IPv4 header without options is intact, its sum (checksum field included) being `0xffff`: the
+/// test every IPv4 frame pays for, unrolled (the length is known at compile time) and without folding.
+///
+/// Folding keeps a sum's value modulo 2^16 - 1 and maps only a zero sum to zero, so a sum folds to `0xffff`
+/// exactly when it is a non-zero multiple of `0xffff`, in either byte order.
 #[inline]
-pub fn header_20(bytes: &[u8; 20]) -> u16 {
+pub fn is_valid_header_20(bytes: &[u8; 20]) -> bool {
     let (words, _) = bytes.as_chunks::<4>();
-    fold(words.iter().map(|w| u64::from(u32::from_be_bytes(*w))).sum())
+    let sum: u64 = words.iter().map(|w| u64::from(u32::from_ne_bytes(*w))).sum();
+    sum != 0 && sum.is_multiple_of(0xffff)
 }
 
 #[cfg(test)]
@@ -129,11 +143,15 @@ mod tests {
     }
 
     #[test]
-    fn unrolled_header_sum_is_the_sum() {
-        let header: [u8; 20] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5);
-        assert_eq!(header_20(&header), data(&header));
-        assert_eq!(header_20(&[0xff; 20]), data(&[0xff; 20]));
-        assert_eq!(header_20(&[0; 20]), 0);
+    fn header_validity_is_a_folded_sum_of_0xffff() {
+        let mut header: [u8; 20] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5);
+        assert!(!is_valid_header_20(&header));
+        header[10..12].copy_from_slice(&[0, 0]);
+        let checksum = !data(&header);
+        header[10..12].copy_from_slice(&checksum.to_be_bytes());
+        assert!(is_valid_header_20(&header));
+        assert!(is_valid_header_20(&[0xff; 20]), "the sum of all ones is 0xffff");
+        assert!(!is_valid_header_20(&[0; 20]), "an all-zero sum folds to 0");
     }
 
     #[test]
@@ -168,7 +186,36 @@ mod tests {
         assert_eq!(pseudo.sum(58, 70_000), data(&bytes));
     }
 
+    /// The sum as RFC 1071 states it: big-endian 16-bit words, an odd last byte padded, carries folded.
+    fn reference(bytes: &[u8]) -> u16 {
+        let mut sum: u32 = bytes
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w.get(1).copied().unwrap_or(0)])))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        sum as u16
+    }
+
     proptest::proptest! {
+        /// Whatever the length and alignment, the machine-order sum is the big-endian sum.
+        #[test]
+        fn data_is_the_rfc1071_sum(bytes in proptest::collection::vec(0u8..=255, 0..200), skip in 0usize..4) {
+            let bytes = bytes.get(skip..).unwrap_or_default();
+            proptest::prop_assert_eq!(data(bytes), reference(bytes));
+        }
+
+        /// The unfolded test of a header agrees with the folded sum, on any header and on a checksummed one.
+        #[test]
+        fn header_validity_is_the_folded_test(mut header in proptest::array::uniform20(0u8..=255)) {
+            proptest::prop_assert_eq!(is_valid_header_20(&header), reference(&header) == 0xffff);
+            header[10..12].copy_from_slice(&[0, 0]);
+            let checksum = !reference(&header);
+            header[10..12].copy_from_slice(&checksum.to_be_bytes());
+            proptest::prop_assert!(is_valid_header_20(&header));
+        }
+
         /// Adjusting for one changed word gives the checksum computed afresh.
         #[test]
         fn adjust_matches_recomputing(mut bytes in proptest::collection::vec(0u8..=255, 2..64), word in 0usize..32,

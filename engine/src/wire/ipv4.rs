@@ -214,11 +214,10 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     pub fn verify_checksum(&self) -> bool {
         let buf = self.buffer.as_ref();
         let header_len = self.header_len();
-        let sum = match buf.first_chunk::<MIN_HEADER_LEN>() {
-            Some(header) if header_len == MIN_HEADER_LEN => checksum::header_20(header),
-            _ => checksum::data(slice(buf, 0, header_len)),
-        };
-        sum == 0xffff
+        match buf.first_chunk::<MIN_HEADER_LEN>() {
+            Some(header) if header_len == MIN_HEADER_LEN => checksum::is_valid_header_20(header),
+            _ => checksum::data(slice(buf, 0, header_len)) == 0xffff,
+        }
     }
 }
 
