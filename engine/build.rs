@@ -2,9 +2,7 @@
 //! where `src/xdp` embeds it. The eBPF build needs nightly Rust with `rust-src` and `bpf-linker`; without them
 //! the build stops here with the command that installs them, not deep inside aya-build.
 
-use std::process::{Command, ExitCode};
-
-const INSTALL_HINT: &str = "install the eBPF toolchain with `sudo scripts/install-deps.sh` (see shared/TOOLCHAIN.md)";
+use std::process::ExitCode;
 
 fn main() -> ExitCode {
     if let Err(missing) = check_ebpf_toolchain() {
@@ -13,6 +11,7 @@ fn main() -> ExitCode {
     }
     // aya-build watches the eBPF crate; the shared steering code lives beside it.
     println!("cargo:rerun-if-changed=../ebpf/common");
+    println!("cargo:rerun-if-changed=../ebpf/toolchain.rs");
     println!("cargo:rerun-if-env-changed=PATH");
     // aya-build relays every stderr line of its cargo as a warning; keep only the compiler's own messages.
     // Safety: the build script is single-threaded here, nothing reads the environment concurrently.
@@ -31,26 +30,4 @@ fn main() -> ExitCode {
     }
 }
 
-/// Checks for the pieces aya-build assumes: `rustup`, a nightly toolchain with `rust-src`, and `bpf-linker`.
-fn check_ebpf_toolchain() -> Result<(), String> {
-    let sysroot = run("rustup", &["run", "nightly", "rustc", "--print", "sysroot"])
-        .map_err(|err| format!("no nightly Rust toolchain ({err})"))?;
-    let library = std::path::Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library/core");
-    if !library.is_dir() {
-        return Err("the nightly toolchain lacks the rust-src component".into());
-    }
-    run("bpf-linker", &["--version"]).map_err(|err| format!("bpf-linker is not installed ({err})"))?;
-    Ok(())
-}
-
-fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|err| format!("`{program}`: {err}"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("`{program} {}` failed: {}", args.join(" "), stderr.trim()));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
+include!("../ebpf/toolchain.rs");

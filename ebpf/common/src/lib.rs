@@ -5,12 +5,16 @@
 //! [`FrameBytes`] source (a byte slice in userspace, the packet pointers of an `XdpContext` in the kernel)
 //! and a [`SteeringTables`] lookup (Rust maps in userspace, BPF hash maps in the kernel).
 //!
+//! [`pktgen`] holds the same for the project's packet generator: its maps' records and the per-frame flow
+//! rewrite its XDP program runs.
+//!
 //! The map keys and values are `#[repr(C)]` with explicit padding, so userspace can write them into BPF maps
 //! byte for byte; the `user` feature implements `aya::Pod` for them.
 #![cfg_attr(not(any(feature = "user", test)), no_std)]
 
 pub mod classify;
 pub mod keys;
+pub mod pktgen;
 pub mod reason;
 pub mod xdp;
 

@@ -1,0 +1,171 @@
+//! The programs, their maps and the kernel-side [`FrameBytesMut`] implementation.
+//!
+//! Each entry point is thin; a failing body (a frame shorter than its layout, a template that does not fit)
+//! returns `XDP_ABORTED`, which the kernel counts in the `xdp:xdp_exception` tracepoint and the generator
+//! sees as frames offered but not counted here.
+
+use aya_ebpf::{
+    bindings::xdp_action::XDP_ABORTED,
+    helpers::generated::{bpf_redirect, bpf_xdp_adjust_tail, bpf_xdp_get_buff_len, bpf_xdp_store_bytes},
+    macros::{map, xdp},
+    maps::{Array, PerCpuArray},
+    programs::XdpContext,
+};
+use vmknet_common::{
+    FrameBytes,
+    pktgen::{FlowCursor, FrameBytesMut, GenConfig, GenCounters, MAX_TEMPLATE_LEN, SinkConfig, Template, rewrite_flow},
+};
+
+/// Smallest template the replay program plays: an Ethernet header.
+const MIN_TEMPLATE_LEN: usize = 14;
+
+#[map]
+static CONFIG: Array<GenConfig> = Array::with_max_entries(1, 0);
+/// This CPU's flow and template position.
+#[map]
+static CURSOR: PerCpuArray<FlowCursor> = PerCpuArray::with_max_entries(1, 0);
+/// Frames redirected by a generator, or seen by the sink, per CPU.
+#[map]
+static COUNTERS: PerCpuArray<GenCounters> = PerCpuArray::with_max_entries(1, 0);
+/// The frames `pktgen_replay` plays; the loader sizes it to the number of templates.
+#[map]
+static TEMPLATES: Array<Template> = Array::with_max_entries(1, 0);
+#[map]
+static SINK: Array<SinkConfig> = Array::with_max_entries(1, 0);
+
+#[xdp]
+fn pktgen_flows(ctx: XdpContext) -> u32 {
+    try_flows(&ctx).unwrap_or(XDP_ABORTED)
+}
+
+#[xdp]
+fn pktgen_replay(ctx: XdpContext) -> u32 {
+    try_replay(&ctx).unwrap_or(XDP_ABORTED)
+}
+
+#[xdp(frags)]
+fn pktgen_sink(ctx: XdpContext) -> u32 {
+    try_sink(&ctx).unwrap_or(XDP_ABORTED)
+}
+
+fn try_flows(ctx: &XdpContext) -> Result<u32, ()> {
+    let config = CONFIG.get(0).ok_or(())?;
+    let mut frame = Packet::of(ctx);
+    // A single flow is the template itself, which the kernel copied into the page and nothing changed since:
+    // no rewrite, as in xdp-trafficgen's `xdp_redirect_notouch`.
+    if config.varies() {
+        let cursor = CURSOR.get_ptr_mut(0).ok_or(())?;
+        // Safety: this CPU's element; XDP runs with migration disabled, so nothing else touches it meanwhile.
+        let cursor = unsafe { &mut *cursor };
+        rewrite_flow(&mut frame, config, cursor).ok_or(())?;
+        cursor.advance(config);
+    }
+    redirect(config, frame.len())
+}
+
+fn try_replay(ctx: &XdpContext) -> Result<u32, ()> {
+    let config = CONFIG.get(0).ok_or(())?;
+    let cursor = CURSOR.get_ptr_mut(0).ok_or(())?;
+    // Safety: this CPU's element, as in `try_flows`.
+    let cursor = unsafe { &mut *cursor };
+    let template = TEMPLATES.get(cursor.template).ok_or(())?;
+    cursor.advance_template(config);
+    // The mask and the one comparison on the masked value give the verifier the bounds of the store's
+    // length (MAX_TEMPLATE_LEN is a power of two minus one); a longer `len` cannot be in the map.
+    let len = template.len as usize & MAX_TEMPLATE_LEN;
+    if len < MIN_TEMPLATE_LEN {
+        return Err(());
+    }
+    // Live frames start at the dummy's length each time (the kernel resets a page's bounds on reuse).
+    let delta = len as i32 - (ctx.data_end() - ctx.data()) as i32;
+    // Safety: plain helper calls on this program's own context; the store reads `len` bytes of the template,
+    // which holds MAX_TEMPLATE_LEN + 1.
+    unsafe {
+        if delta != 0 && bpf_xdp_adjust_tail(ctx.ctx, delta) != 0 {
+            return Err(());
+        }
+        if bpf_xdp_store_bytes(ctx.ctx, 0, template.bytes.as_ptr() as *mut _, len as u32) != 0 {
+            return Err(());
+        }
+    }
+    redirect(config, len)
+}
+
+fn try_sink(ctx: &XdpContext) -> Result<u32, ()> {
+    // Safety: a plain helper call on this program's own context; the length includes every fragment of a
+    // multi-buffer frame.
+    let len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) };
+    count(len as usize)?;
+    Ok(SINK.get(0).ok_or(())?.action)
+}
+
+/// Counts a frame of `len` bytes and redirects it to the configured interface.
+fn redirect(config: &GenConfig, len: usize) -> Result<u32, ()> {
+    count(len)?;
+    // Safety: a plain helper call; flags 0.
+    Ok(unsafe { bpf_redirect(config.ifindex, 0) } as u32)
+}
+
+fn count(len: usize) -> Result<(), ()> {
+    let counters = COUNTERS.get_ptr_mut(0).ok_or(())?;
+    // Safety: this CPU's element, as in `try_flows`.
+    unsafe {
+        (*counters).frames += 1;
+        (*counters).bytes += len as u64;
+    }
+    Ok(())
+}
+
+/// The linear part of the packet, `[data, data_end)`.
+struct Packet {
+    data: usize,
+    data_end: usize,
+}
+
+impl Packet {
+    fn of(ctx: &XdpContext) -> Self {
+        Self {
+            data: ctx.data(),
+            data_end: ctx.data_end(),
+        }
+    }
+}
+
+impl FrameBytes for Packet {
+    fn len(&self) -> usize {
+        self.data_end - self.data
+    }
+
+    #[inline(always)]
+    fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+        // Compare packet pointers, not lengths: the verifier only learns the range from a check of this form.
+        let start = self.data + offset;
+        if start + N > self.data_end {
+            return None;
+        }
+        // Safety: `[start, start + N)` lies inside the packet's linear data, checked just above.
+        Some(unsafe { (start as *const [u8; N]).read_unaligned() })
+    }
+}
+
+impl FrameBytesMut for Packet {
+    #[inline(always)]
+    fn write<const N: usize>(&mut self, offset: usize, bytes: [u8; N]) -> Option<()> {
+        let start = self.data + offset;
+        if start + N > self.data_end {
+            return None;
+        }
+        // Safety: as in `read`; XDP packet data is writable.
+        unsafe { (start as *mut [u8; N]).write_unaligned(bytes) };
+        Some(())
+    }
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    loop {}
+}
