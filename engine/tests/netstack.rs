@@ -18,9 +18,13 @@
 //!   the oversized ones, every vmk answered ARP or neighbour solicitations, the replies were all transmitted and
 //!   every UMEM buffer came back.
 //!
+//! It runs on the default host, and again with an untagged vmk beside it, reached through the switch's untagged
+//! access port.
+//!
 //! Needs root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN for namespaces); without it the test prints
 //! why it skips and passes.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -119,16 +123,49 @@ fn count(report: &Report, vmk: &str, cell: impl Fn(&str, Option<&str>, Option<&s
         .sum()
 }
 
+/// An untagged 9000-MTU vmk beside the default host's, for the switch's untagged access port.
+const UNTAGGED_VMK: &str = r#"
+[[vmk]]
+name = "vmk10"
+portgroup = "untagged"
+mac = "00:50:56:6a:a0:10"
+vlan = 0
+mtu = 9000
+ipv4 = "10.100.100.11/24"
+ipv6 = ["fd00:100::11/64"]
+"#;
+
 #[test]
 fn peers_on_every_vlan_ping_the_default_hosts_vmks() {
-    let test = "peers_on_every_vlan_ping_the_default_hosts_vmks";
+    peers_ping_every_vmk(
+        "peers_on_every_vlan_ping_the_default_hosts_vmks",
+        "ns",
+        HostModel::embedded_default(),
+    );
+}
+
+#[test]
+fn a_peer_on_an_untagged_port_pings_an_untagged_vmk_beside_the_vlans() {
+    let toml = format!("{}{UNTAGGED_VMK}", vmknet::model::EMBEDDED_DEFAULT);
+    let model = HostModel::from_toml("<default host + untagged vmk>", &toml).expect("the test host");
+    peers_ping_every_vmk(
+        "a_peer_on_an_untagged_port_pings_an_untagged_vmk_beside_the_vlans",
+        "nu",
+        model,
+    );
+}
+
+/// The scenario of the module docs on `model`, which has vmk1 on VLAN 20 and a vmk on VLAN 10.
+fn peers_ping_every_vmk(test: &str, prefix: &str, model: HostModel) {
     if !privileged(test) {
         return;
     }
-    let model = Arc::new(HostModel::embedded_default());
-    let peers = peers_for(&model);
-    let topology = Topology::create_with_switch("ns", 1, &peers).expect("create the switch and its peers");
-    assert_eq!(topology.peers.len(), 9, "a peer per VLAN of the default host");
+    let model = Arc::new(model);
+    let topology =
+        Topology::create_with_switch(prefix, 1, &peers_for(&model)).expect("create the switch and its peers");
+    let vlans: BTreeSet<u16> = model.vmks.iter().filter(|v| v.enabled).map(|v| v.vlan).collect();
+    let peer_vlans: BTreeSet<u16> = topology.peers.iter().map(|p| p.vlan).collect();
+    assert_eq!(peer_vlans, vlans, "a peer per VLAN of the host");
 
     // Isolation set-up: the VLAN-10 peer believes VLAN 20's subnet is on its own link, and vmk1's address at
     // vmk1's MAC.

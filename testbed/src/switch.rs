@@ -36,8 +36,10 @@ static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/
 /// The bridge's name in the switch namespace.
 pub const BRIDGE: &str = "switch";
 
-/// Host number of a peer in each vmk subnet (the next free one if a vmk has it).
-const PEER_HOST: u32 = 50;
+/// Host number of a peer in each IPv4 vmk subnet, `.50` (the next free one if a vmk has it).
+const PEER_HOST_V4: u32 = 50;
+/// The same in each IPv6 vmk subnet, `::50`, written like the vmks' `::11`.
+const PEER_HOST_V6: u128 = 0x50;
 
 /// A peer host to put on one VLAN.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,7 +88,7 @@ impl Peer {
 }
 
 /// The peers of `model`: one per VLAN of its enabled vmks, in VLAN order, with an address in each vmk subnet
-/// (host [`PEER_HOST`], or the next one no vmk uses).
+/// (`.50` or `::50`, or the next one no vmk uses).
 pub fn peers_for(model: &HostModel) -> Vec<PeerSpec> {
     let taken: BTreeSet<IpAddr> = model
         .vmks
@@ -109,7 +111,7 @@ pub fn peers_for(model: &HostModel) -> Vec<PeerSpec> {
             .filter(|s| !peer.ipv4.iter().any(|a| same_subnet_v4(a, s)))
         {
             let network = u32::from(subnet.network());
-            let free = (PEER_HOST..)
+            let free = (PEER_HOST_V4..)
                 .map(|host| Ipv4Addr::from(network.wrapping_add(host)))
                 .take_while(|&a| subnet.contains(a) && a != subnet.broadcast())
                 .find(|&a| !taken.contains(&IpAddr::V4(a)));
@@ -124,7 +126,7 @@ pub fn peers_for(model: &HostModel) -> Vec<PeerSpec> {
                 continue;
             }
             let network = u128::from(subnet.network());
-            let free = (u128::from(PEER_HOST)..)
+            let free = (PEER_HOST_V6..)
                 .map(|host| Ipv6Addr::from(network.wrapping_add(host)))
                 .take_while(|&a| subnet.contains(a))
                 .find(|&a| !taken.contains(&IpAddr::V6(a)));
@@ -285,5 +287,89 @@ fn ifindex(name: &str) -> Result<u32, String> {
     match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
         0 => Err(format!("no interface {name}: {}", io::Error::last_os_error())),
         index => Ok(index),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(s: &str) -> Ipv4Cidr {
+        let (addr, len) = s.split_once('/').expect("addr/len");
+        Ipv4Cidr {
+            addr: addr.parse().expect("IPv4"),
+            prefix_len: len.parse().expect("length"),
+        }
+    }
+
+    fn v6(s: &str) -> Ipv6Cidr {
+        let (addr, len) = s.split_once('/').expect("addr/len");
+        Ipv6Cidr {
+            addr: addr.parse().expect("IPv6"),
+            prefix_len: len.parse().expect("length"),
+        }
+    }
+
+    #[test]
+    fn the_default_host_gets_a_peer_per_vlan_at_host_50() {
+        let peers = peers_for(&HostModel::embedded_default());
+        let vlans: Vec<u16> = peers.iter().map(|p| p.vlan).collect();
+        assert_eq!(vlans, [10, 20, 30, 40, 41, 50, 60, 70, 80]);
+        assert_eq!(
+            peers[0],
+            PeerSpec {
+                vlan: 10,
+                ipv4: vec![v4("10.10.10.50/24")],
+                ipv6: vec![v6("fd00:10::50/64")],
+            }
+        );
+        assert_eq!(peers[3].ipv4, [v4("10.40.40.50/24")]);
+        assert!(peers[3].ipv6.is_empty(), "vmk2 has no IPv6, so neither has its peer");
+    }
+
+    #[test]
+    fn a_peer_skips_vmk_addresses_shares_subnets_and_leaves_out_disabled_vmks() {
+        let toml = r#"
+[host]
+name = "peers"
+uplinks = ["vmnic0"]
+
+[[vmk]]
+name = "vmk0"
+mac = "00:50:56:00:00:01"
+vlan = 7
+ipv4 = "192.168.7.50/24"
+ipv6 = ["fd00:7::50/64"]
+
+[[vmk]]
+name = "vmk1"
+mac = "00:50:56:00:00:02"
+vlan = 7
+ipv4 = "192.168.7.51/24"
+
+[[vmk]]
+name = "vmk2"
+mac = "00:50:56:00:00:03"
+vlan = 7
+ipv4 = "172.16.0.10/30"
+
+[[vmk]]
+name = "vmk3"
+mac = "00:50:56:00:00:04"
+vlan = 9
+ipv4 = "192.168.9.11/24"
+enabled = false
+"#;
+        let model = HostModel::from_toml("peers.toml", toml).expect("valid host");
+        let peers = peers_for(&model);
+        assert_eq!(
+            peers,
+            [PeerSpec {
+                vlan: 7,
+                // .50 and .51 belong to vmks; a /30 has no host 50.
+                ipv4: vec![v4("192.168.7.52/24")],
+                ipv6: vec![v6("fd00:7::51/64")],
+            }]
+        );
     }
 }
