@@ -28,6 +28,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use vmknet::model::{HostModel, Vmk};
@@ -58,6 +59,9 @@ struct Probe {
     dont_fragment: bool,
     answered: bool,
 }
+
+/// A probe and the reply's payload length, or why none came.
+type Outcome = (Probe, io::Result<usize>);
 
 impl Probe {
     fn timeout(&self) -> Duration {
@@ -101,7 +105,7 @@ fn privileged(test: &str) -> bool {
 }
 
 /// Runs `probes` one after the other in `peer`'s namespace, returning each with its outcome.
-fn run_probes(peer: &Peer, probes: Vec<Probe>) -> std::thread::JoinHandle<io::Result<Vec<(Probe, io::Result<usize>)>>> {
+fn run_probes(peer: &Peer, probes: Vec<Probe>) -> JoinHandle<io::Result<Vec<Outcome>>> {
     peer.spawn_in_netns(&format!("ping-v{}", peer.vlan), move || {
         Ok(probes
             .into_iter()
@@ -234,7 +238,7 @@ fn peers_ping_every_vmk(test: &str, prefix: &str, model: HostModel) {
             run_probes(peer, probes)
         })
         .collect();
-    let outcomes: Vec<(Probe, io::Result<usize>)> = pingers
+    let outcomes: Vec<Outcome> = pingers
         .into_iter()
         .flat_map(|p| p.join().expect("pinger thread").expect("pinger in its namespace"))
         .collect();

@@ -106,9 +106,11 @@ pub fn peers_for(model: &HostModel) -> Vec<PeerSpec> {
             ipv4: Vec::new(),
             ipv6: Vec::new(),
         });
-        if let Some(subnet) = vmk
-            .ipv4_cidr()
-            .filter(|s| !peer.ipv4.iter().any(|a| same_subnet_v4(a, s)))
+        if let Some(subnet) = vmk.ipv4_cidr()
+            && !peer
+                .ipv4
+                .iter()
+                .any(|a| a.prefix_len == subnet.prefix_len && subnet.contains(a.addr))
         {
             let network = u32::from(subnet.network());
             let free = (PEER_HOST_V4..)
@@ -134,10 +136,6 @@ pub fn peers_for(model: &HostModel) -> Vec<PeerSpec> {
         }
     }
     peers.into_values().collect()
-}
-
-fn same_subnet_v4(a: &Ipv4Cidr, b: &Ipv4Cidr) -> bool {
-    a.prefix_len == b.prefix_len && a.network() == b.network()
 }
 
 /// Builds the switch in `topology`'s namespace around its trunk (the uplink's peer end) and a peer for each of

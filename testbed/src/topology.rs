@@ -73,7 +73,7 @@ pub struct Topology {
     pub peer: String,
     /// Tx and rx queues of each end.
     pub queues: u32,
-    /// The peer hosts behind the switch's access ports, in VLAN order (none without a switch).
+    /// The peer hosts behind the switch's access ports, in the order given (none without a switch).
     pub peers: Vec<Peer>,
     /// The switch's access-port programs, attached while they live.
     pub(crate) switch: Option<aya::Ebpf>,
