@@ -7,7 +7,8 @@
 //! own, `<topology namespace>-v<id>`, so each VLAN's peer is a separate Linux stack with no path to another
 //! VLAN but the switch. Each access port carries two tc programs (`ebpf/switch`, attached with tcx): frames
 //! from the peer get the port's tag pushed, frames to it must carry the port's VLAN and lose the tag
-//! ([`vmknet_common::access_port`]). Where the tag lives: the kernel moves a received tag into skb metadata
+//! ([`vmknet_common::access_port`]; a VLAN-0 port passes untagged frames only, so tagged VLANs stay off it
+//! too). Where the tag lives: the kernel moves a received tag into skb metadata
 //! before tc and the bridge see the frame, the programs push and pop it there, and the trunk, whose `txvlan`
 //! offload is off, writes it into the frame in-band on its way to the uplink (a tag left in metadata would
 //! never reach XDP).
