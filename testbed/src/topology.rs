@@ -69,7 +69,7 @@ pub struct Topology {
     pub netns: String,
     /// The host end, in the caller's namespace: the interface the engine attaches to.
     pub host: String,
-    /// The peer end, inside [`Self::netns`]: where senders transmit.
+    /// The peer end, inside [`Self::netns`]: where senders transmit; with a switch, its trunk port.
     pub peer: String,
     /// Tx and rx queues of each end.
     pub queues: u32,
