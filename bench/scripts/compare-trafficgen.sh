@@ -7,18 +7,18 @@
 # on the sender's CPU. The runs alternate ($ROUNDS each, $RUN_SECONDS seconds each); a run's rate is the
 # median of the sink's one-second rates, its first and last (partial) seconds left out. The result is the
 # median of each generator's runs, their ratio, and the median of the per-round ratios (each round's two
-# runs are neighbours in time, so that one suffers least from other load on the machine); the issue's target
-# is vmknet-pktgen >= 0.9x.
+# runs are neighbours in time, so it suffers least from other load on the machine: the figure to quote); the
+# issue's target is vmknet-pktgen >= 0.9x. Each round also shows the 1-minute load average after it.
 #
 # Usage: sudo bench/scripts/compare-trafficgen.sh
-#   ROUNDS=3 RUN_SECONDS=5 CPU=0 PORTS=1   the defaults; PORTS=N > 1 varies the destination port over N
+#   ROUNDS=5 RUN_SECONDS=5 CPU=0 PORTS=1   the defaults; PORTS=N > 1 varies the destination port over N
 #                                          values in both (xdp-trafficgen -d N, vmknet-pktgen --dst-port 0-(N-1))
 #   PKTGEN_BIN=target/debug/vmknet-pktgen  use this binary instead of building the release one
 # Needs root, xdp-tools and clang-22 with libbpf headers (scripts/install-deps.sh installs them). Not part of
 # the test suite: it takes about ROUNDS x 2 x (RUN_SECONDS + 3) seconds and its figures depend on the load.
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 PORTS=${PORTS:-1}
 RUN_SECONDS=${RUN_SECONDS:-5}
 CPU=${CPU:-0}
@@ -85,7 +85,7 @@ if [[ $PORTS -gt 1 ]]; then
 fi
 
 echo "kernel $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); sender and veth NAPI on CPU $CPU; $PORTS destination port(s)"
-printf '%-6s %-16s %-16s %s\n' round xdp-trafficgen vmknet-pktgen "frame bytes (trafficgen/ours, no FCS)"
+printf '%-6s %-16s %-16s %-7s %-6s %s\n' round xdp-trafficgen vmknet-pktgen ratio load "frame bytes (trafficgen/ours, no FCS)"
 tg_rates=()
 our_rates=()
 ratios=()
@@ -95,10 +95,12 @@ for round in $(seq 1 "$ROUNDS"); do
     tg_rates+=("$tg")
     our_rates+=("$us")
     ratios+=("$(awk -v a="$us" -v b="$tg" 'BEGIN {if (b > 0) printf "%.3f", a / b; else print 0}')")
-    printf '%-6s %-16s %-16s %s\n' "$round" "$tg Mpps" "$us Mpps" "$tg_len/$us_len"
+    printf '%-6s %-16s %-16s %-7s %-6s %s\n' "$round" "$tg Mpps" "$us Mpps" "${ratios[-1]}" \
+        "$(cut -d' ' -f1 /proc/loadavg)" "$tg_len/$us_len"
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 tg=$(median "${tg_rates[@]}")
 us=$(median "${our_rates[@]}")
-echo "median: xdp-trafficgen $tg Mpps, vmknet-pktgen $us Mpps, ratio $(awk -v a="$us" -v b="$tg" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')x; median of the per-round ratios $(median "${ratios[@]}")x (target >= 0.9x)"
+echo "median of the per-round ratios: $(median "${ratios[@]}")x (target >= 0.9x)"
+echo "medians of the runs: xdp-trafficgen $tg Mpps, vmknet-pktgen $us Mpps ($(awk -v a="$us" -v b="$tg" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')x)"

@@ -234,6 +234,7 @@ fn af_packet_fallback_sends_the_same_ipv6_flows() {
                     template: &template,
                     config: sent_spec.config(target),
                 },
+                32,
             )
         })
     });

@@ -90,3 +90,78 @@ fn the_bad_cases_allocate_nothing() {
     let frames: Vec<Vec<u8>> = bad_cases(&model).into_iter().map(|f| f.bytes).collect();
     assert_no_allocation(model, &frames);
 }
+
+/// The egress path and the ping session allocate nothing per packet: resolution (request written, packet
+/// queued, released), frames, fragments, refusals, ICMP errors and reply matching, IPv4 and IPv6.
+#[test]
+fn the_egress_path_allocates_nothing() {
+    use std::net::IpAddr;
+
+    use vmknet::model::{MacAddr, NetstackKey, VmkId};
+    use vmknet::netstack::{
+        MAX_REQUEST_LEN, NeighborConfig, NetstackTables, Origin, Outcome, PingOptions, PingSession,
+    };
+
+    let model = HostModel::embedded_default();
+    let default = model.netstack_by_key(&NetstackKey::Default).expect("default stack");
+    let mut tables = NetstackTables::compile(&model, default, NeighborConfig::default()).expect("tables");
+    let ip = |s: &str| s.parse::<IpAddr>().expect("address");
+    // Requests of every kind, built (and their sessions allocated) beforehand.
+    let mut packets = Vec::new();
+    let mut sessions = Vec::new();
+    for (src, dst, size, dont_fragment) in [
+        ("10.10.10.11", "10.10.10.50", 56, true),
+        ("10.10.10.11", "10.10.10.50", 4000, false),
+        ("10.10.10.11", "10.10.10.50", 4000, true),
+        ("fd00:10::11", "fd00:10::50", 56, false),
+        ("fd00:10::11", "fd00:10::50", 2000, false),
+    ] {
+        let options = PingOptions {
+            size,
+            dont_fragment,
+            count: 1,
+            ..PingOptions::default()
+        };
+        let mut session = PingSession::new(ip(src), ip(dst), 1, options).expect("session");
+        let mut packet = vec![0u8; session.request_len()];
+        session.next_request(0, 1, &mut packet).expect("written");
+        packets.push(packet);
+        sessions.push(session);
+    }
+    let mut frame = vec![0u8; 9018];
+    let mut request = [0u8; MAX_REQUEST_LEN];
+    let mut outcomes = [0u32; 4];
+    let allocations = allocations_in(|| {
+        let mut egress = tables.egress(&model);
+        for round in 0..2u64 {
+            let now = round * 1_000_000_000;
+            for (handle, packet) in packets.iter().enumerate() {
+                for origin in [Origin::Local, Origin::Forwarded] {
+                    match egress.send(packet, Some(VmkId(0)), origin, handle as u32, now, &mut request) {
+                        Ok(Outcome::Send(mut frames)) => {
+                            while let Ok(Some(_)) = frames.write_next(&mut frame) {
+                                outcomes[0] += 1;
+                            }
+                        }
+                        Ok(Outcome::Unresolved(_)) => outcomes[1] += 1,
+                        Ok(Outcome::TooBig(too_big)) => {
+                            outcomes[2] += u32::from(egress.write_too_big(packet, too_big, 9, &mut frame).is_ok());
+                        }
+                        Err(_) => outcomes[3] += 1,
+                    }
+                }
+            }
+            for neighbor in ["10.10.10.50", "fd00:10::50"] {
+                egress.resolved(ip(neighbor), MacAddr([2, 0, 0, 0, 0, 1]), now, |_| {});
+            }
+        }
+        for (session, packet) in sessions.iter_mut().zip(&packets) {
+            let _ = session.on_packet(packet, 1);
+        }
+    });
+    assert_eq!(allocations, 0);
+    assert!(
+        outcomes.iter().all(|&n| n > 0),
+        "every outcome was exercised: {outcomes:?}"
+    );
+}

@@ -11,7 +11,7 @@
 //! - [`templates`]: the frames a replay plays, from a pcap/pcapng capture or the testbed's vSphere mix.
 //! - [`programs`]: loader of the XDP programs (`ebpf/pktgen`): the flow generator, the replayer and the
 //!   counting [`Sink`] a receiver attaches; the live-frame size limit probe.
-//! - [`run`]: the per-thread send loop shared by both transmit methods: count, duration, rate, stop.
+//! - [`run`](mod@run): the per-thread send loop shared by both transmit methods: count, duration, rate, stop.
 //! - [`afpacket`]: the fallback transmit method for devices without `ndo_xdp_xmit`: AF_PACKET `sendmmsg`.
 //!
 //! Counting: the generator reports the frames the kernel ran (`offered`, the sum of completed `repeat`s) and

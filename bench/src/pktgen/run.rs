@@ -5,17 +5,18 @@
 //! method runs `repeat` = chunk frames per `BPF_PROG_TEST_RUN`, the AF_PACKET method sends `sendmmsg`
 //! batches.
 //!
-//! Unlimited, chunks are long: every live-frame call sets up and tears down a page pool, and the teardown
-//! sleeps (an RCU grace period; 10 to 30 ms per call measured on a busy 2-CPU machine) while the thread
-//! sends nothing. With 65 536 frames per call the generator reached 0.5–0.6× xdp-trafficgen's rate in the
-//! same run; with [`MAX_CHUNK`] (2^20, xdp-trafficgen's own repeat) it is on par. The first call is [`FIRST_CHUNK`] frames; later ones are cut to what the thread's own rate so
-//! far fits before the deadline, so `--duration` is kept to within a call's teardown.
+//! Unlimited, chunks are long: every live-frame call carries a fixed cost of 10 to 30 ms on a busy 2-CPU
+//! machine (its page pool is set up and torn down; perf shows the thread mostly off the CPU meanwhile),
+//! during which the thread sends nothing. With 65 536 frames per call the generator reached 0.5–0.6×
+//! xdp-trafficgen's rate in the same run; with [`MAX_CHUNK`] (2^20, xdp-trafficgen's own repeat) it is on
+//! par. The first call is [`FIRST_CHUNK`] frames; later ones are cut to what the thread's own rate so far fits
+//! before the deadline, so `--duration` is kept to within a call's fixed cost.
 //!
 //! With a rate, each round sends what the schedule `start + sent / rate` owes plus a millisecond's worth,
-//! then sleeps until the schedule reaches the frames sent: the rate holds on average even when the calls'
-//! teardown or a late wake-up delays a round (the next one catches up). Inside a system call frames leave at
-//! full speed: live frames cannot be spaced within a `BPF_PROG_TEST_RUN`, so a rate shapes bursts, not
-//! inter-frame gaps.
+//! then sleeps until the schedule reaches the frames sent: the rate holds on average even when a call's fixed
+//! cost or a late wake-up delays a round (the next one catches up). Inside a system call frames leave at full
+//! speed: live frames cannot be spaced within a `BPF_PROG_TEST_RUN`, so a rate shapes bursts, not inter-frame
+//! gaps.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -106,7 +107,7 @@ pub fn rate(count: u64, seconds: f64) -> f64 {
 ///
 /// # Errors
 /// [`PktgenError::Invalid`] without CPUs; the first thread's error (pinning, building its transmitter, a
-/// failed send other than `EINTR`). The other threads finish their run first.
+/// failed send other than `EINTR`). A failing thread stops the others at their next round.
 pub fn run<T, F>(method: Method, pace: &Pace, stop: &AtomicBool, make: F) -> Result<Report, PktgenError>
 where
     T: Transmit,
@@ -118,23 +119,31 @@ where
     }
     let start = Instant::now();
     let deadline = pace.duration.map(|d| start + d);
+    let failed = AtomicBool::new(false);
     let results: Vec<Result<(u64, Option<u64>), PktgenError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = pace
             .cpus
             .iter()
             .enumerate()
             .map(|(thread, &cpu)| {
-                let make = &make;
+                let (make, failed) = (&make, &failed);
                 let share = Share {
                     count: (pace.count != 0).then(|| split(pace.count, threads, thread)),
                     rate: split(pace.rate, threads, thread),
                 };
                 scope.spawn(move || {
-                    pin_to_cpu(cpu).map_err(|err| PktgenError::io(format!("pinning a sender to CPU {cpu}"), err))?;
-                    let mut tx = make(thread)?;
-                    let sent = send_share(&mut tx, share, deadline, stop)
-                        .map_err(|err| PktgenError::io(format!("sending from CPU {cpu}"), err))?;
-                    Ok((sent, tx.bytes()))
+                    let result = (|| {
+                        pin_to_cpu(cpu)
+                            .map_err(|err| PktgenError::io(format!("pinning a sender to CPU {cpu}"), err))?;
+                        let mut tx = make(thread)?;
+                        let sent = send_share(&mut tx, share, deadline, [stop, failed])
+                            .map_err(|err| PktgenError::io(format!("sending from CPU {cpu}"), err))?;
+                        Ok((sent, tx.bytes()))
+                    })();
+                    if result.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    result
                 })
             })
             .collect();
@@ -179,14 +188,20 @@ fn split(total: u64, parts: usize, index: usize) -> u64 {
 }
 
 /// Sends `share` through `tx`; returns the frames sent. Stops early on `EINTR` (a signal), at `deadline` or
-/// when `stop` is raised.
-fn send_share<T: Transmit>(tx: &mut T, share: Share, deadline: Option<Instant>, stop: &AtomicBool) -> io::Result<u64> {
+/// when one of the `stops` is raised.
+fn send_share<T: Transmit>(
+    tx: &mut T,
+    share: Share,
+    deadline: Option<Instant>,
+    stops: [&AtomicBool; 2],
+) -> io::Result<u64> {
     let start = Instant::now();
     let mut sent = 0u64;
     loop {
         let left = share.count.map_or(u64::MAX, |count| count - sent);
         let now = Instant::now();
-        if left == 0 || stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
+        let stopped = stops.iter().any(|stop| stop.load(Ordering::Relaxed));
+        if left == 0 || stopped || deadline.is_some_and(|d| now >= d) {
             return Ok(sent);
         }
         let round = match share.rate {
@@ -295,7 +310,10 @@ mod tests {
             count: Some(150_000),
             rate: 0,
         };
-        assert_eq!(send_share(&mut tx, share, None, &stop).unwrap(), 150_000);
+        assert_eq!(
+            send_share(&mut tx, share, None, [&stop, &AtomicBool::new(false)]).unwrap(),
+            150_000
+        );
         assert_eq!(tx.calls[0], FIRST_CHUNK);
         assert!(tx.calls.iter().all(|&n| n <= MAX_CHUNK));
         assert_eq!(tx.calls.last(), Some(&1000), "the last call asks for what is left");
@@ -312,9 +330,94 @@ mod tests {
             count: Some(500),
             rate: 100_000,
         };
-        assert_eq!(send_share(&mut tx, share, None, &stop).unwrap(), 500);
+        assert_eq!(
+            send_share(&mut tx, share, None, [&stop, &AtomicBool::new(false)]).unwrap(),
+            500
+        );
         assert_eq!(tx.calls.first(), Some(&100), "{:?}", tx.calls);
         assert_eq!(tx.calls.iter().map(|&n| u64::from(n)).sum::<u64>(), 500);
+    }
+
+    /// Fails its first send after raising `failing`.
+    struct Failing<'a> {
+        failing: &'a AtomicBool,
+    }
+
+    impl Transmit for Failing<'_> {
+        fn send(&mut self, _: u32) -> io::Result<u64> {
+            self.failing.store(true, Ordering::Relaxed);
+            Err(io::Error::other("broken device"))
+        }
+
+        fn bytes(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    /// Sends forever, but gives up (with its own error) if it is still asked to after `failing` has been up
+    /// for a thousand one-millisecond rounds.
+    struct Patient<'a> {
+        failing: &'a AtomicBool,
+        rounds_since: u32,
+    }
+
+    impl Transmit for Patient<'_> {
+        fn send(&mut self, n: u32) -> io::Result<u64> {
+            if self.failing.load(Ordering::Relaxed) {
+                self.rounds_since += 1;
+                if self.rounds_since > 1000 {
+                    return Err(io::Error::other("never stopped"));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(u64::from(n))
+        }
+
+        fn bytes(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    enum Either<'a> {
+        Patient(Patient<'a>),
+        Failing(Failing<'a>),
+    }
+
+    impl Transmit for Either<'_> {
+        fn send(&mut self, n: u32) -> io::Result<u64> {
+            match self {
+                Self::Patient(tx) => tx.send(n),
+                Self::Failing(tx) => tx.send(n),
+            }
+        }
+
+        fn bytes(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_failing_sender_stops_the_others() {
+        // Safety: plain sched_getcpu(2): a CPU this thread may run on, so pinning to it succeeds.
+        let cpu = usize::try_from(unsafe { libc::sched_getcpu() }).unwrap_or(0);
+        let pace = Pace {
+            count: 0,
+            duration: None,
+            rate: 0,
+            cpus: vec![cpu, cpu],
+        };
+        let failing = AtomicBool::new(false);
+        let result = run(Method::XdpLive, &pace, &AtomicBool::new(false), |thread| {
+            Ok(match thread {
+                0 => Either::Patient(Patient {
+                    failing: &failing,
+                    rounds_since: 0,
+                }),
+                _ => Either::Failing(Failing { failing: &failing }),
+            })
+        });
+        let error = result.expect_err("the failure is reported").to_string();
+        assert!(error.contains("broken device"), "{error}");
     }
 
     #[test]
@@ -325,7 +428,10 @@ mod tests {
             calls: Vec::new(),
         };
         let share = Share { count: None, rate: 0 };
-        assert_eq!(send_share(&mut tx, share, None, &stop).unwrap(), 0);
+        assert_eq!(
+            send_share(&mut tx, share, None, [&stop, &AtomicBool::new(false)]).unwrap(),
+            0
+        );
         assert!(tx.calls.is_empty());
     }
 }

@@ -57,6 +57,32 @@ fn show_command_prints_the_same_tables_and_json() {
     assert_eq!(json[1]["Name"], "vmk1");
     assert_eq!(json[1]["Netstack Instance"], "vmotion");
     assert_eq!(json[1]["MTU"], "9000");
+    let (code, out, _) = vmknet(&["show", "routes", "-N", "vmotion"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, expected("show-routes-vmotion.txt"));
+    let (code, out, _) = vmknet(&["show", "routes", "--format", "json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
+    let witness = json
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["Network"] == "10.99.0.0")
+        .expect("the static route to the vSAN witness site");
+    assert_eq!(
+        (
+            &witness["Netstack"],
+            &witness["Gateway"],
+            &witness["Interface"],
+            &witness["Source"]
+        ),
+        (
+            &"defaultTcpipStack".into(),
+            &"10.80.80.1".into(),
+            &"vmk8".into(),
+            &"MANUAL".into()
+        )
+    );
     let (code, _, err) = vmknet(&["show", "routes", "-N", "nope"]);
     assert_eq!(code, 1);
     assert!(err.contains("no netstack `nope` (known: defaultTcpipStack, vmotion, vSphereProvisioning, replication)"));

@@ -1,6 +1,7 @@
 //! The routes a netstack's table holds, derived from the model: connected subnets, the default gateways and
 //! static routes. `show routes` lists them and the per-netstack lookup tables are compiled from them.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
@@ -24,7 +25,10 @@ pub struct RouteEntry {
 }
 
 impl HostModel {
-    /// The routing table of `netstack`: connected subnets, static routes, then the default routes.
+    /// The routing table of `netstack`: connected subnets, static routes, then the default routes. A prefix
+    /// given twice (two adapters on one subnet, a static route over a connected subnet) is listed once, the
+    /// first time: that is the route the compiled table (`netstack::RouteTable`) uses, so `show routes` lists
+    /// exactly the routes lookups see.
     pub fn route_entries(&self, netstack: &Netstack) -> Vec<RouteEntry> {
         let mut routes = Vec::new();
         let connected = |network, interface| RouteEntry {
@@ -89,6 +93,13 @@ impl HostModel {
             interface: self.interface_towards(netstack, gw),
             source: RouteSource::Manual,
         }));
+        let mut seen = HashSet::new();
+        routes.retain(|r| {
+            seen.insert(match r.network {
+                IpNetwork::V4(c) => (IpAddr::V4(c.network()), c.prefix_len),
+                IpNetwork::V6(c) => (IpAddr::V6(c.network()), c.prefix_len),
+            })
+        });
         routes
     }
 

@@ -522,3 +522,20 @@ fn reload_cannot_move_an_adapter_to_another_stack() {
          create it again (§1.3 rule 3)]\n"
     );
 }
+
+#[test]
+fn a_prefix_given_twice_is_routed_and_listed_once() {
+    // A static route over vmk1's connected subnet: the connected route, listed first, is the one in force.
+    let text = EMBEDDED_DEFAULT.replace("network = \"10.120.20.0/24\"", "network = \"10.20.20.0/24\"");
+    let model = HostModel::from_toml("dup.toml", &text).unwrap();
+    let vmotion = model.netstack_by_key(&NetstackKey::Vmotion).unwrap();
+    let subnet: Vec<RouteEntry> = model
+        .route_entries(vmotion)
+        .into_iter()
+        .filter(|r| r.network.to_string() == "10.20.20.0/24")
+        .collect();
+    assert_eq!(subnet.len(), 1);
+    assert_eq!((subnet[0].source, subnet[0].gateway), (RouteSource::Local, None));
+    let view = model.view(view::ViewKind::Routes, Some("vmotion"));
+    assert_eq!(view.rows.iter().filter(|r| r[1] == "10.20.20.0").count(), 1);
+}

@@ -149,11 +149,35 @@ pub struct NeighborStats {
     pub unsolicited_ignored: u64,
 }
 
+/// One entry of a cache as `show neighbors` lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NeighborEntry {
+    /// The neighbour's address.
+    pub ip: IpAddr,
+    /// Its MAC, once resolved.
+    pub mac: Option<MacAddr>,
+    /// Its state, aged to the time asked for.
+    pub state: NeighborState,
+    /// Time left before the entry is removed (stale timeout, or the unanswered timeout when incomplete).
+    pub expires_in_ns: u64,
+}
+
 /// The cache key: family and address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Key {
     v6: bool,
     addr: u128,
+}
+
+impl Key {
+    fn ip(self) -> IpAddr {
+        if self.v6 {
+            IpAddr::V6(self.addr.into())
+        } else {
+            // The address of an IPv4 key fits 32 bits: it was made from one.
+            IpAddr::V4((self.addr as u32).into())
+        }
+    }
 }
 
 impl From<IpAddr> for Key {
@@ -287,6 +311,23 @@ impl NeighborCache {
         let entry = &self.entries[self.find(Key::from(ip))? as usize];
         let state = self.aged_state(entry, now_ns);
         Some((state, (state != NeighborState::Incomplete).then_some(entry.mac)))
+    }
+
+    /// Every entry as of `now_ns`, aged, in table order, without changing anything (for `show neighbors`).
+    pub fn entries(&self, now_ns: u64) -> impl Iterator<Item = NeighborEntry> + '_ {
+        self.entries.iter().filter(|e| e.used).map(move |entry| {
+            let state = self.aged_state(entry, now_ns);
+            let lifetime = match state {
+                NeighborState::Incomplete => self.config.incomplete_timeout_ns,
+                NeighborState::Reachable | NeighborState::Stale => self.config.stale_timeout_ns,
+            };
+            NeighborEntry {
+                ip: entry.key.ip(),
+                mac: (state != NeighborState::Incomplete).then_some(entry.mac),
+                state,
+                expires_in_ns: lifetime.saturating_sub(now_ns.saturating_sub(entry.since_ns)),
+            }
+        })
     }
 
     /// The MAC of `ip`, or whether to send a request for it now. An unknown address gets an `Incomplete`

@@ -657,3 +657,52 @@ fn full_cache_evicts_oldest_stale_first() {
     assert_eq!(c.state(new, 34 * S), None);
     assert_eq!(c.state(other, 34 * S).map(|s| s.0), Some(NeighborState::Incomplete));
 }
+
+/// `show routes` lists what lookups use: for every route of the embedded default, an address of its network
+/// resolves through that route (gateway or on-link, and adapter) unless a longer listed prefix covers it.
+#[test]
+fn every_listed_route_is_the_one_lookups_use() {
+    let model = HostModel::embedded_default();
+    for netstack in &model.netstacks {
+        let table = RouteTable::compile(&model, netstack).expect("compiles");
+        let entries = model.route_entries(netstack);
+        for entry in &entries {
+            let dst = match entry.network {
+                IpNetwork::V4(c) => IpAddr::V4(Ipv4Addr::from(u32::from(c.network()) | 1)),
+                IpNetwork::V6(c) => IpAddr::V6(Ipv6Addr::from(u128::from(c.network()) | 1)),
+            };
+            let longer = entries.iter().any(|other| {
+                other.network != entry.network
+                    && contains(other.network, dst)
+                    && prefix_len(other.network) > prefix_len(entry.network)
+            });
+            if longer {
+                continue;
+            }
+            let route = table.lookup(dst).expect("listed routes are usable");
+            assert_eq!(
+                route.next_hop,
+                entry.gateway.unwrap_or(dst),
+                "{} via {dst}",
+                entry.network
+            );
+            assert_eq!(Some(route.interface), entry.interface, "{} via {dst}", entry.network);
+            assert_eq!(route.source.source(), entry.source);
+        }
+    }
+}
+
+fn contains(network: IpNetwork, ip: IpAddr) -> bool {
+    match (network, ip) {
+        (IpNetwork::V4(c), IpAddr::V4(ip)) => c.contains(ip),
+        (IpNetwork::V6(c), IpAddr::V6(ip)) => c.contains(ip),
+        _ => false,
+    }
+}
+
+fn prefix_len(network: IpNetwork) -> u8 {
+    match network {
+        IpNetwork::V4(c) => c.prefix_len,
+        IpNetwork::V6(c) => c.prefix_len,
+    }
+}

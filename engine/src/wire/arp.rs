@@ -117,6 +117,26 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
+    /// Writes a whole Ethernet/IPv4 request: who has `target`? Tell `sender` at `sender_hw` (the target
+    /// hardware address is zero, RFC 826). Returns the packet length, or `None` when the buffer is shorter
+    /// than 28 bytes (nothing is written then).
+    #[inline]
+    pub fn emit_request(&mut self, sender_hw: [u8; 6], sender: Ipv4Addr, target: Ipv4Addr) -> Option<usize> {
+        let buf = self.buffer.as_mut();
+        if buf.len() < PACKET_LEN {
+            return None;
+        }
+        write(buf, field::HTYPE, HTYPE_ETHERNET.to_be_bytes());
+        write(buf, field::PTYPE, super::ethernet::ETHERTYPE_IPV4.to_be_bytes());
+        write(buf, field::HLEN, [6, 4]);
+        write(buf, field::OPER, OP_REQUEST.to_be_bytes());
+        write(buf, field::SHA, sender_hw);
+        write(buf, field::SPA, sender.octets());
+        write(buf, field::THA, [0; 6]);
+        write(buf, field::TPA, target.octets());
+        Some(PACKET_LEN)
+    }
+
     /// Turns a request into the reply of the host owning its target address, whose MAC is `our_mac`: the
     /// sender becomes the target and `our_mac` with the requested address becomes the sender.
     ///
@@ -163,6 +183,21 @@ mod tests {
         assert_eq!(arp.sender_proto_addr(), Ipv4Addr::new(10, 10, 10, 1));
         assert_eq!(arp.target_hw_addr(), [0; 6]);
         assert_eq!(arp.target_proto_addr(), Ipv4Addr::new(10, 10, 10, 11));
+    }
+
+    #[test]
+    fn construct_request() {
+        let mut bytes = [0xffu8; 28];
+        let mut arp = ArpPacket::new_unchecked(&mut bytes[..]);
+        let sender = [0x02, 0, 0, 0, 0, 1];
+        let (spa, tpa) = (Ipv4Addr::new(10, 10, 10, 1), Ipv4Addr::new(10, 10, 10, 11));
+        assert_eq!(arp.emit_request(sender, spa, tpa), Some(28));
+        assert_eq!(bytes, REQUEST_BYTES);
+        let mut short = [0u8; 27];
+        assert_eq!(
+            ArpPacket::new_unchecked(&mut short[..]).emit_request(sender, spa, tpa),
+            None
+        );
     }
 
     #[test]

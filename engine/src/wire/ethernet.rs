@@ -169,6 +169,28 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     pub fn set_src_addr(&mut self, addr: [u8; 6]) {
         write(self.buffer.as_mut(), field::SRC_ADDR, addr);
     }
+
+    /// Writes a whole header: addresses, an 802.1Q tag carrying `vlan` (PCP 0) unless `vlan` is 0 (a VLAN 0
+    /// port sends untagged, fact sheet §2.2), and `ethertype`. Returns the header length (14 or 18), or `None`
+    /// when the buffer is too short for it (nothing is written then).
+    #[inline]
+    pub fn emit_header(&mut self, dst: [u8; 6], src: [u8; 6], vlan: u16, ethertype: u16) -> Option<usize> {
+        let header_len = if vlan == 0 { ETH_HEADER_LEN } else { TAGGED_HEADER_LEN };
+        let buf = self.buffer.as_mut();
+        if buf.len() < header_len {
+            return None;
+        }
+        write(buf, field::DST_ADDR, dst);
+        write(buf, field::SRC_ADDR, src);
+        if vlan == 0 {
+            write(buf, field::ETHERTYPE, ethertype.to_be_bytes());
+        } else {
+            write(buf, field::ETHERTYPE, ETHERTYPE_VLAN.to_be_bytes());
+            write(buf, field::TCI, (vlan & 0x0fff).to_be_bytes());
+            write(buf, field::INNER_ETHERTYPE, ethertype.to_be_bytes());
+        }
+        Some(header_len)
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +239,30 @@ mod tests {
         frame.set_src_addr([7, 8, 9, 10, 11, 12]);
         assert_eq!(&bytes[..12], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
         assert_eq!(&bytes[12..], &TAGGED_BYTES[12..]);
+    }
+
+    #[test]
+    fn construct_headers() {
+        let mut bytes = [0xeeu8; 22];
+        let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+        let dst = [0x00, 0x50, 0x56, 0x6a, 0x10, 0x00];
+        assert_eq!(frame.emit_header(dst, [2, 0, 0, 0, 0, 1], 10, ETHERTYPE_IPV4), Some(18));
+        let mut expected = TAGGED_BYTES;
+        expected[14] = 0x00; // PCP 0
+        assert_eq!(&bytes[..18], &expected[..18]);
+        let mut untagged = [0u8; 14];
+        let mut frame = EthernetFrame::new_unchecked(&mut untagged[..]);
+        assert_eq!(frame.emit_header(dst, [2, 0, 0, 0, 0, 1], 0, ETHERTYPE_ARP), Some(14));
+        let frame = EthernetFrame::new_checked(&untagged[..]).unwrap();
+        assert!(!frame.is_tagged());
+        assert_eq!((frame.dst_addr(), frame.ethertype()), (dst, ETHERTYPE_ARP));
+        // Too short: nothing written.
+        let mut short = [0u8; 17];
+        assert_eq!(
+            EthernetFrame::new_unchecked(&mut short[..]).emit_header(dst, dst, 10, ETHERTYPE_IPV4),
+            None
+        );
+        assert_eq!(short, [0; 17]);
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub(super) mod field {
     pub(in super::super) const CHECKSUM: usize = 2;
     pub(in super::super) const ECHO_IDENT: usize = 4;
     pub(in super::super) const ECHO_SEQ_NO: usize = 6;
+    /// The second 32-bit word of the header: echo identifier and sequence, or an error's MTU field.
+    pub(in super::super) const REST_OF_HEADER: usize = 4;
     pub(in super::super) const PAYLOAD: usize = 8;
 }
 
@@ -105,6 +107,42 @@ impl<T: AsRef<[u8]>, F> IcmpPacket<T, F> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>, F> IcmpPacket<T, F> {
+    /// Sets the message type.
+    #[inline]
+    pub fn set_msg_type(&mut self, msg_type: u8) {
+        write(self.buffer.as_mut(), field::TYPE, [msg_type]);
+    }
+
+    /// Sets the message code.
+    #[inline]
+    pub fn set_msg_code(&mut self, code: u8) {
+        write(self.buffer.as_mut(), field::CODE, [code]);
+    }
+
+    /// Sets the echo identifier.
+    #[inline]
+    pub fn set_echo_ident(&mut self, ident: u16) {
+        write(self.buffer.as_mut(), field::ECHO_IDENT, ident.to_be_bytes());
+    }
+
+    /// Sets the echo sequence number.
+    #[inline]
+    pub fn set_echo_seq_no(&mut self, seq_no: u16) {
+        write(self.buffer.as_mut(), field::ECHO_SEQ_NO, seq_no.to_be_bytes());
+    }
+
+    /// Sets the second header word (bytes 4..8): the echo fields, or an error message's MTU and unused bits.
+    #[inline]
+    pub fn set_rest_of_header(&mut self, word: u32) {
+        write(self.buffer.as_mut(), field::REST_OF_HEADER, word.to_be_bytes());
+    }
+
+    /// The message body after the 8-byte header, writable (empty when the buffer is shorter than 8 bytes).
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        self.buffer.as_mut().get_mut(field::PAYLOAD..).unwrap_or_default()
+    }
+
     /// Changes the message type, updating the checksum incrementally (RFC 1624) instead of summing the
     /// message again: turns an echo request into its reply without reading its payload, which may not even
     /// be in this buffer (a multi-buffer frame).

@@ -4,7 +4,7 @@
 //! this view reads the common header and leaves message bodies as bytes.
 
 use super::icmp::{IcmpPacket, V4, field};
-use super::{checksum, write};
+use super::{checksum, read_u16, write};
 
 pub use super::icmp::HEADER_LEN;
 
@@ -12,6 +12,14 @@ pub use super::icmp::HEADER_LEN;
 pub const ECHO_REPLY: u8 = 0;
 /// Type of an echo request.
 pub const ECHO_REQUEST: u8 = 8;
+/// Type of a destination unreachable message.
+pub const DEST_UNREACHABLE: u8 = 3;
+/// Destination unreachable code: fragmentation needed and DF set (RFC 792, next-hop MTU per RFC 1191).
+pub const CODE_FRAG_NEEDED: u8 = 4;
+
+/// Offset of the next-hop MTU in a "fragmentation needed" message (RFC 1191 §4: the low 16 bits of the
+/// second header word; the high 16 bits are unused and zero).
+const NEXT_HOP_MTU: usize = 6;
 
 /// A view of an ICMPv4 message.
 pub type Icmpv4Packet<T> = IcmpPacket<T, V4>;
@@ -21,6 +29,12 @@ impl<T: AsRef<[u8]>> IcmpPacket<T, V4> {
     #[inline]
     pub fn verify_checksum(&self) -> bool {
         checksum::data(self.buffer.as_ref()) == 0xffff
+    }
+
+    /// The next-hop MTU of a "fragmentation needed" message (meaningless for other messages).
+    #[inline]
+    pub fn next_hop_mtu(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), NEXT_HOP_MTU)
     }
 }
 
@@ -64,6 +78,35 @@ mod tests {
         assert!(icmp.verify_checksum());
         // Type 8 → 0 adds 0x0800 to the checksum field.
         assert_eq!(icmp.checksum(), 0x2904);
+    }
+
+    #[test]
+    fn construct_frag_needed_header() {
+        let mut bytes = [0xffu8; 12];
+        let mut icmp = Icmpv4Packet::new_checked(&mut bytes[..]).unwrap();
+        icmp.set_msg_type(DEST_UNREACHABLE);
+        icmp.set_msg_code(CODE_FRAG_NEEDED);
+        icmp.set_rest_of_header(1500);
+        icmp.payload_mut().copy_from_slice(b"abcd");
+        icmp.fill_checksum();
+        assert!(icmp.verify_checksum());
+        assert_eq!(icmp.next_hop_mtu(), 1500);
+        assert_eq!(&bytes[..2], &[3, 4]);
+        assert_eq!(&bytes[4..], &[0, 0, 0x05, 0xdc, b'a', b'b', b'c', b'd']);
+    }
+
+    #[test]
+    fn construct_echo_fields() {
+        let mut bytes = [0u8; 12];
+        let mut icmp = Icmpv4Packet::new_checked(&mut bytes[..]).unwrap();
+        icmp.set_msg_type(ECHO_REQUEST);
+        icmp.set_echo_ident(0x1234);
+        icmp.set_echo_seq_no(1);
+        icmp.payload_mut().copy_from_slice(b"abcd");
+        icmp.fill_checksum();
+        assert_eq!(bytes, PACKET_BYTES);
+        let mut short = [0u8; 4];
+        assert!(Icmpv4Packet::new_unchecked(&mut short[..]).payload_mut().is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::net::Ipv6Addr;
 
 use super::icmp::{IcmpPacket, V6};
-use super::{WireError, checksum, ip_proto, read, read_u8, slice, write};
+use super::{WireError, checksum, ip_proto, read, read_u8, read_u32, slice, write};
 
 pub use super::icmp::HEADER_LEN;
 
@@ -24,6 +24,8 @@ mod field {
 pub const NEIGHBOR_LEN: usize = field::OPTIONS;
 /// Length of a neighbour advertisement carrying its target link-layer address option.
 pub const ADVERTISEMENT_LEN: usize = NEIGHBOR_LEN + OPT_UNIT;
+/// Type of a Packet Too Big message (RFC 4443 §3.2): the MTU is the second header word.
+pub const PACKET_TOO_BIG: u8 = 2;
 /// Type of an echo request.
 pub const ECHO_REQUEST: u8 = 128;
 /// Type of an echo reply.
@@ -39,6 +41,8 @@ const OPT_SOURCE_LINK_ADDR: u8 = 1;
 const OPT_TARGET_LINK_ADDR: u8 = 2;
 /// Options are counted in units of 8 bytes; an Ethernet link-layer address option is one unit.
 const OPT_UNIT: usize = 8;
+/// Length of a neighbour solicitation carrying its source link-layer address option.
+pub const SOLICITATION_LEN: usize = NEIGHBOR_LEN + OPT_UNIT;
 
 const FLAG_ROUTER: u8 = 0x80;
 const FLAG_SOLICITED: u8 = 0x40;
@@ -54,6 +58,14 @@ impl<T: AsRef<[u8]>> IcmpPacket<T, V6> {
         let buf = self.buffer.as_ref();
         let pseudo = checksum::pseudo_header_v6(src, dst, ip_proto::ICMPV6, buf.len());
         checksum::combine(&[pseudo, checksum::data(buf)]) == 0xffff
+    }
+}
+
+impl<T: AsRef<[u8]>> IcmpPacket<T, V6> {
+    /// The MTU of a Packet Too Big message (meaningless for other messages).
+    #[inline]
+    pub fn mtu(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), super::icmp::field::REST_OF_HEADER)
     }
 }
 
@@ -187,6 +199,20 @@ impl<T: AsRef<[u8]>> NeighborMessage<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> NeighborMessage<T> {
+    /// Writes a neighbour solicitation for `target` with a source link-layer address option carrying
+    /// `source_link_addr` (RFC 4861 §4.3; the option is required when the source address is specified).
+    /// The checksum is left zero: fill it with [`Icmpv6Packet::fill_checksum`] once the IPv6 addresses are
+    /// known. Returns the message length, or `None` when the buffer is too short (nothing is written then).
+    #[inline]
+    pub fn emit_solicitation(&mut self, target: Ipv6Addr, source_link_addr: [u8; 6]) -> Option<usize> {
+        let buf = self.buffer.as_mut().get_mut(..SOLICITATION_LEN)?;
+        write(buf, field::TYPE, [NEIGHBOR_SOLICITATION, 0, 0, 0, 0, 0, 0, 0]);
+        write(buf, field::TARGET_ADDR, target.octets());
+        write(buf, field::OPTIONS, [OPT_SOURCE_LINK_ADDR, 1]);
+        write(buf, field::OPTIONS + 2, source_link_addr);
+        Some(SOLICITATION_LEN)
+    }
+
     /// Writes a neighbour advertisement for `target` at `mac` (override set, solicited as told) with its
     /// target link-layer address option, and returns its length ([`ADVERTISEMENT_LEN`]); nothing is written
     /// when the buffer is shorter. The checksum is left zero: fill it with [`Icmpv6Packet::fill_checksum`]
@@ -297,6 +323,30 @@ mod tests {
         assert_eq!(ns.source_link_addr(), Some([0x02, 0, 0, 0, 0, 1]));
         assert_eq!(ns.target_link_addr(), None);
         assert!(!ns.router_flag() && !ns.solicited_flag() && !ns.override_flag());
+    }
+
+    #[test]
+    fn construct_solicitation() {
+        let mut bytes = [0xaau8; 40];
+        let mut ns = NeighborMessage::new_unchecked(&mut bytes[..]);
+        assert_eq!(ns.emit_solicitation(addr("fd00::11"), [0x02, 0, 0, 0, 0, 1]), Some(32));
+        let mut icmp = Icmpv6Packet::new_checked(&mut bytes[..32]).unwrap();
+        icmp.fill_checksum(&addr("fd00::1"), &addr("ff02::1:ff00:11"));
+        assert_eq!(bytes[..32], SOLICITATION_BYTES);
+        assert_eq!(bytes[32..], [0xaa; 8]);
+        let mut short = [0u8; 31];
+        assert_eq!(
+            NeighborMessage::new_unchecked(&mut short[..]).emit_solicitation(addr("fd00::11"), [0; 6]),
+            None
+        );
+        assert_eq!(short, [0; 31]);
+    }
+
+    #[test]
+    fn packet_too_big_mtu() {
+        let bytes = [PACKET_TOO_BIG, 0, 0, 0, 0, 0, 0x05, 0xdc];
+        let icmp = Icmpv6Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!((icmp.msg_type(), icmp.mtu()), (PACKET_TOO_BIG, 1500));
     }
 
     #[test]

@@ -25,6 +25,12 @@ mod field {
 
 /// Length of a header without options.
 pub const MIN_HEADER_LEN: usize = field::OPTIONS;
+/// Option type: End of Options List (one byte, also the padding).
+pub const OPTION_END: u8 = 0;
+/// Option type: No Operation (one byte).
+pub const OPTION_NOP: u8 = 1;
+/// Option type bit: the option is copied into every fragment (RFC 791 §3.1).
+pub const OPTION_COPIED: u8 = 0x80;
 
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
@@ -237,6 +243,70 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Ipv4Packet<&'a T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
+    /// Sets version 4 and the header length in bytes (a multiple of 4, 20 to 60; other values are rounded
+    /// down and clamped so the field stays meaningful).
+    #[inline]
+    pub fn set_version_and_header_len(&mut self, header_len: usize) {
+        let words = (header_len / 4).clamp(5, 15) as u8;
+        write(self.buffer.as_mut(), field::VER_IHL, [0x40 | words]);
+    }
+
+    /// Sets the DSCP and ECN bits.
+    #[inline]
+    pub fn set_dscp_ecn(&mut self, dscp: u8, ecn: u8) {
+        write(self.buffer.as_mut(), field::DSCP_ECN, [(dscp << 2) | (ecn & 0x03)]);
+    }
+
+    /// Sets the total length.
+    #[inline]
+    pub fn set_total_len(&mut self, total_len: u16) {
+        write(self.buffer.as_mut(), field::TOTAL_LEN, total_len.to_be_bytes());
+    }
+
+    /// Sets the identification.
+    #[inline]
+    pub fn set_ident(&mut self, ident: u16) {
+        write(self.buffer.as_mut(), field::IDENT, ident.to_be_bytes());
+    }
+
+    /// Sets the DF and MF flags and the fragment offset, given in bytes (a multiple of 8: the field counts
+    /// 8-byte units, so the low three bits are dropped).
+    #[inline]
+    pub fn set_flags_and_frag_offset(&mut self, dont_frag: bool, more_frags: bool, offset: u16) {
+        let mut value = (offset >> 3) & FRAG_OFFSET_MASK;
+        if dont_frag {
+            value |= FLAG_DF;
+        }
+        if more_frags {
+            value |= FLAG_MF;
+        }
+        write(self.buffer.as_mut(), field::FLAGS_FRAG, value.to_be_bytes());
+    }
+
+    /// Sets the time to live.
+    #[inline]
+    pub fn set_ttl(&mut self, ttl: u8) {
+        write(self.buffer.as_mut(), field::TTL, [ttl]);
+    }
+
+    /// Sets the payload protocol.
+    #[inline]
+    pub fn set_protocol(&mut self, protocol: u8) {
+        write(self.buffer.as_mut(), field::PROTOCOL, [protocol]);
+    }
+
+    /// Sets the source address.
+    #[inline]
+    pub fn set_src_addr(&mut self, addr: Ipv4Addr) {
+        write(self.buffer.as_mut(), field::SRC_ADDR, addr.octets());
+    }
+
+    /// Sets the destination address.
+    #[inline]
+    pub fn set_dst_addr(&mut self, addr: Ipv4Addr) {
+        write(self.buffer.as_mut(), field::DST_ADDR, addr.octets());
+    }
+
     /// Computes and stores the header checksum.
     #[inline]
     pub fn fill_checksum(&mut self) {
@@ -300,6 +370,36 @@ mod tests {
         ip.fill_checksum();
         assert!(ip.verify_checksum());
         assert_eq!(bytes, PACKET_BYTES);
+    }
+
+    #[test]
+    fn construct_every_field() {
+        let mut bytes = [0u8; 36];
+        bytes[20..24].copy_from_slice(&[1, 1, 1, 0]);
+        bytes[24..].copy_from_slice(&PACKET_BYTES[24..]);
+        let mut ip = Ipv4Packet::new_unchecked(&mut bytes[..]);
+        ip.set_version_and_header_len(24);
+        ip.set_dscp_ecn(46, 0);
+        ip.set_total_len(36);
+        ip.set_ident(0x1234);
+        ip.set_flags_and_frag_offset(true, false, 0);
+        ip.set_ttl(64);
+        ip.set_protocol(ip_proto::UDP);
+        ip.set_src_addr(Ipv4Addr::new(10, 10, 10, 1));
+        ip.set_dst_addr(Ipv4Addr::new(10, 10, 10, 11));
+        ip.fill_checksum();
+        assert_eq!(bytes, PACKET_BYTES);
+    }
+
+    #[test]
+    fn construct_fragment_fields() {
+        let mut bytes = PACKET_BYTES;
+        let mut ip = Ipv4Packet::new_checked(&mut bytes[..]).unwrap();
+        ip.set_flags_and_frag_offset(false, true, 1480);
+        let ip = Ipv4Packet::new_checked(&bytes[..]).unwrap();
+        assert!(!ip.dont_frag() && ip.more_frags());
+        assert_eq!(ip.frag_offset(), 1480);
+        assert_eq!(&bytes[6..8], &(0x2000u16 | 185).to_be_bytes());
     }
 
     #[test]
