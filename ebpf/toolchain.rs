@@ -1,6 +1,6 @@
 // The eBPF toolchain check shared by the build scripts that build an eBPF crate with aya-build
-// (`engine/build.rs`, `bench/build.rs`), pulled in with `include!`: build scripts cannot share a library
-// without a crate of their own.
+// (`engine/build.rs`, `bench/build.rs`, `testbed/build.rs`), pulled in with `include!`: build scripts cannot
+// share a library without a crate of their own.
 
 /// What fixes a missing eBPF toolchain.
 const INSTALL_HINT: &str = "install the eBPF toolchain with `sudo scripts/install-deps.sh` (see shared/TOOLCHAIN.md)";

@@ -15,6 +15,8 @@
 //! - [`host`]: the testbed host, the embedded default plus an adapter that reaches `service_moved_to_own_stack`.
 //! - [`topology`]: network-namespace topologies (a multi-queue veth pair, the peer end in a namespace), removed
 //!   on drop; needs root.
+//! - [`switch`]: a VLAN-aware switch on a topology: a bridge with eBPF 802.1Q access ports and a Linux peer
+//!   host on each VLAN of a host model; needs root.
 //! - [`sender`]: an AF_PACKET sender pinned to a CPU inside a topology's namespace.
 //! - [`ping`]: echo requests through the kernel's stack (raw ICMP/ICMPv6 sockets), as `ping` sends them.
 //!
@@ -39,6 +41,7 @@ pub mod mix;
 pub mod ping;
 mod rng;
 pub mod sender;
+pub mod switch;
 pub mod topology;
 
 pub use bad::bad_cases;
@@ -46,6 +49,7 @@ pub use capture::{read_capture, read_labels, read_pcap, write_capture};
 pub use host::{testbed_host, testbed_host_toml};
 pub use label::{Label, LabelledFrame, Reason, Service, Verdict};
 pub use mix::vsphere_mix;
+pub use switch::{Peer, PeerSpec, peers_for};
 pub use topology::{Topology, TopologyError};
 
 /// The seed the `vmknet-traffic` binary uses unless told otherwise.

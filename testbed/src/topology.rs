@@ -9,12 +9,17 @@
 //! queue i (on veth the receiver's rx queue is the sender's tx queue, so a sender pinned to CPU i feeds rx
 //! queue i). Everything is removed when the [`Topology`] is dropped, also after a failure half-way through
 //! [`Topology::create`] or a panic; the unique prefix keeps concurrent runs apart and names what to remove by
-//! hand after a `kill -9` (`ip netns del vmknet-<prefix>-<pid>`).
+//! hand after a `kill -9` (`ip netns del vmknet-<prefix>-<pid>`, and `…-v<vlan>` for each peer).
+//!
+//! [`Topology::create_with_switch`] turns the namespace into a VLAN-aware switch with a Linux peer host on each
+//! VLAN behind an 802.1Q access port ([`crate::switch`]).
 
 use std::io;
 use std::os::fd::AsRawFd as _;
 use std::process::Command;
 use std::thread::JoinHandle;
+
+use crate::switch::{self, Peer, PeerSpec};
 
 /// MTU of both ends of a pair: the largest vmk MTU, so frames of up to 9000-byte IP packets (9018 bytes with a
 /// tag) cross it.
@@ -26,7 +31,7 @@ const IFNAME_MAX: usize = 15;
 /// An error building a topology: the command that failed and what it said.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct TopologyError(String);
+pub struct TopologyError(pub(crate) String);
 
 /// Runs `program args`, returning its standard output, or an error naming the command and its standard error.
 ///
@@ -64,10 +69,14 @@ pub struct Topology {
     pub netns: String,
     /// The host end, in the caller's namespace: the interface the engine attaches to.
     pub host: String,
-    /// The peer end, inside [`Self::netns`]: where senders transmit.
+    /// The peer end, inside [`Self::netns`]: where senders transmit; with a switch, its trunk port.
     pub peer: String,
     /// Tx and rx queues of each end.
     pub queues: u32,
+    /// The peer hosts behind the switch's access ports, in the order given (none without a switch).
+    pub peers: Vec<Peer>,
+    /// The switch's access-port programs, attached while they live.
+    pub(crate) switch: Option<aya::Ebpf>,
 }
 
 impl Topology {
@@ -84,6 +93,8 @@ impl Topology {
             host: format!("v{prefix}{id}a"),
             peer: format!("v{prefix}{id}b"),
             queues,
+            peers: Vec::new(),
+            switch: None,
         };
         if topology.host.len() > IFNAME_MAX {
             return Err(TopologyError(format!(
@@ -133,6 +144,20 @@ impl Topology {
         Ok(topology)
     }
 
+    /// Creates the topology of [`Self::create`] and makes its namespace a switch: a bridge joining the peer
+    /// end (the trunk, tags in-band) and an 802.1Q access port for each of `peers`, whose far end is that
+    /// peer's interface in a namespace of its own ([`crate::switch`]). [`crate::switch::peers_for`] gives the
+    /// peers of a host model.
+    ///
+    /// # Errors
+    /// As [`Self::create`]; a VLAN id above 4094 or given twice; loading or attaching the access-port
+    /// programs failed. Whatever was made is removed.
+    pub fn create_with_switch(prefix: &str, queues: u32, peers: &[PeerSpec]) -> Result<Self, TopologyError> {
+        let mut topology = Self::create(prefix, queues)?;
+        switch::build(&mut topology, peers)?;
+        Ok(topology)
+    }
+
     /// Runs `f` on a new thread that has first joined the namespace (setns). Only that thread moves; it ends
     /// when `f` returns.
     pub fn spawn_in_netns<T, F>(&self, name: &str, f: F) -> JoinHandle<io::Result<T>>
@@ -140,20 +165,12 @@ impl Topology {
         T: Send + 'static,
         F: FnOnce() -> io::Result<T> + Send + 'static,
     {
-        let netns = std::fs::File::open(format!("/run/netns/{}", self.netns));
-        let spawn = std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || -> io::Result<T> {
-                let netns = netns?;
-                // Safety: `netns` is an open namespace file; setns() moves only this thread.
-                cvt(unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) })?;
-                f()
-            });
-        match spawn {
-            Ok(handle) => handle,
-            // Report the spawn failure through a handle like any other error.
-            Err(err) => std::thread::spawn(move || Err(err)),
-        }
+        spawn_in_netns(&self.netns, name, f)
+    }
+
+    /// The peer host on `vlan`, if the switch has one.
+    pub fn peer_on(&self, vlan: u16) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.vlan == vlan)
     }
 
     /// Whether an XDP program is attached to the host end.
@@ -162,8 +179,36 @@ impl Topology {
     }
 }
 
+/// Runs `f` on a new thread that has first joined the namespace `netns` (setns). Only that thread moves; it
+/// ends when `f` returns.
+pub(crate) fn spawn_in_netns<T, F>(netns: &str, name: &str, f: F) -> JoinHandle<io::Result<T>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+{
+    let netns = std::fs::File::open(format!("/run/netns/{netns}"));
+    let spawn = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || -> io::Result<T> {
+            let netns = netns?;
+            // Safety: `netns` is an open namespace file; setns() moves only this thread.
+            cvt(unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) })?;
+            f()
+        });
+    match spawn {
+        Ok(handle) => handle,
+        // Report the spawn failure through a handle like any other error.
+        Err(err) => std::thread::spawn(move || Err(err)),
+    }
+}
+
 impl Drop for Topology {
     fn drop(&mut self) {
+        // Closing the tcx links detaches the access-port programs.
+        drop(self.switch.take());
+        for peer in &self.peers {
+            let _ = run_command("ip", &["netns", "del", &peer.netns]);
+        }
         // Deleting the namespace deletes the peer and with it the pair; the link delete covers a half-made pair.
         let _ = run_command("ip", &["link", "del", &self.host]);
         let _ = run_command("ip", &["netns", "del", &self.netns]);

@@ -6,12 +6,13 @@
 //! and a [`SteeringTables`] lookup (Rust maps in userspace, BPF hash maps in the kernel).
 //!
 //! [`pktgen`] holds the same for the project's packet generator: its maps' records and the per-frame flow
-//! rewrite its XDP program runs.
+//! rewrite its XDP program runs, and [`access_port`] the 802.1Q access-port rule of the testbed's switch.
 //!
 //! The map keys and values are `#[repr(C)]` with explicit padding, so userspace can write them into BPF maps
 //! byte for byte; the `user` feature implements `aya::Pod` for them.
 #![cfg_attr(not(any(feature = "user", test)), no_std)]
 
+pub mod access_port;
 pub mod classify;
 pub mod keys;
 pub mod pktgen;
