@@ -46,7 +46,8 @@ pub use fragment::{FragmentError, Fragmenter};
 pub use icmp_error::IcmpErrorRefusal;
 pub use link::Link;
 pub use neighbors::{
-    Enqueue, Lookup, NeighborCache, NeighborConfig, NeighborEntry, NeighborState, NeighborStats, Update,
+    Enqueue, LearnEvent, Learned, Lookup, NeighborCache, NeighborConfig, NeighborEntry, NeighborState, NeighborStats,
+    Update,
 };
 pub use ping::{PingError, PingOptions, PingSession, Reply, Statistics};
 pub use routes::{Ipv4Lpm, Ipv6Lpm, Route, RouteOrigin, RouteTable};
