@@ -300,9 +300,15 @@ impl Shared {
         self.echo_ident.load(Ordering::Relaxed) == (1 << 16) | u32::from(ident)
     }
 
-    /// Takes a received frame, as its buffers `parts`, if it is an echo reply for the listened identifier:
-    /// copies its IP packet into a reply slot. Returns whether it did.
-    pub(super) fn take_echo_reply<'b>(&self, head: &'b [u8], parts: impl Iterator<Item = &'b [u8]>) -> bool {
+    /// Takes a received frame of `wire_len` bytes, its first buffer `head` and the others `parts`, if it is
+    /// an echo reply for the listened identifier: copies its IP packet into a reply slot. Returns whether it
+    /// did.
+    pub(super) fn take_echo_reply<'b>(
+        &self,
+        head: &'b [u8],
+        wire_len: usize,
+        parts: impl Iterator<Item = &'b [u8]>,
+    ) -> bool {
         if self.echo_ident.load(Ordering::Relaxed) == 0 {
             return false;
         }
@@ -310,16 +316,17 @@ impl Shared {
             return false;
         };
         let ip = frame.payload();
+        let ip_wire_len = wire_len.saturating_sub(frame.header_len());
         let echo = match ip.first().map(|b| b >> 4) {
-            Some(4) => Ipv4Packet::new_checked(ip).ok().and_then(|p| {
-                (p.protocol() == ip_proto::ICMP && p.frag_offset() == 0)
+            Some(4) => Some(Ipv4Packet::new_unchecked(ip)).and_then(|p| {
+                (p.check_len_on_wire(ip_wire_len).is_ok() && p.protocol() == ip_proto::ICMP && p.frag_offset() == 0)
                     .then(|| Icmpv4Packet::new_checked(p.payload()).ok())
                     .flatten()
                     .filter(|i| i.msg_type() == icmpv4::ECHO_REPLY)
                     .map(|i| i.echo_ident())
             }),
-            Some(6) => Ipv6Packet::new_checked(ip).ok().and_then(|p| {
-                (p.next_header() == ip_proto::ICMPV6)
+            Some(6) => Some(Ipv6Packet::new_unchecked(ip)).and_then(|p| {
+                (p.check_len_on_wire(ip_wire_len).is_ok() && p.next_header() == ip_proto::ICMPV6)
                     .then(|| Icmpv6Packet::new_checked(p.payload()).ok())
                     .flatten()
                     .filter(|i| i.msg_type() == icmpv6::ECHO_REPLY)

@@ -346,7 +346,7 @@ fn serve_ring(
             // Safety: the buffers are this socket's, held by the gather until given back below; only read.
             let head = unsafe { socket.bytes(&bufs[0]) };
             let rest = bufs[1..].iter().map(|d| unsafe { socket.bytes(d) });
-            local.take_echo_reply(head, rest);
+            local.take_echo_reply(head, gather.wire_len(i) as usize, rest);
         }
     }
     let mut tx_dropped = 0;
