@@ -570,7 +570,11 @@ fn local_egress_resolves_across_queues_and_gets_replies() {
     let ipv6_on = format!("net.ipv6.conf.{peer}.disable_ipv6=0");
     run_command("ip", &["netns", "exec", ns, "sysctl", "-qw", &ipv6_on]).expect("IPv6 on the peer");
     run_command("ip", &["-n", ns, "addr", "add", "10.100.100.50/24", "dev", peer]).expect("IPv4 address");
-    run_command("ip", &["-n", ns, "addr", "add", "fd00:100::50/64", "dev", peer, "nodad"]).expect("IPv6 address");
+    run_command(
+        "ip",
+        &["-n", ns, "addr", "add", "fd00:100::50/64", "dev", peer, "nodad"],
+    )
+    .expect("IPv6 address");
     let swapped: CpuList = format!("{},{}", allowed.for_worker(1), allowed.for_worker(0))
         .parse()
         .expect("CPU list");
@@ -640,11 +644,21 @@ fn local_egress_resolves_across_queues_and_gets_replies() {
 
     let summary = engine.finish().expect("stop the engine");
     let egress = summary.egress[vmk.netstack.index()];
-    println!("{egress:?} learn dropped {} egress frames {:?}", summary.learn_dropped, summary.egress_frames);
+    println!(
+        "{egress:?} learn dropped {} egress frames {:?}",
+        summary.learn_dropped, summary.egress_frames
+    );
     assert_eq!(egress.sent, 9, "{egress:?}");
     assert_eq!(egress.frames, 9, "{egress:?}");
-    assert_eq!((egress.requests, egress.waiting), (2, 2), "one ARP request, one solicitation: {egress:?}");
-    assert_eq!(egress.refused + egress.rejected + egress.dropped_oldest + egress.tx_dropped, 0);
+    assert_eq!(
+        (egress.requests, egress.waiting),
+        (2, 2),
+        "one ARP request, one solicitation: {egress:?}"
+    );
+    assert_eq!(
+        egress.refused + egress.rejected + egress.dropped_oldest + egress.tx_dropped,
+        0
+    );
     assert_eq!(summary.learn_dropped, 0);
     // The answers came in on the second queue, served by the worker that does not own the stack.
     let q1 = &summary.queues[1].netstacks[vmk.netstack.index()];

@@ -12,6 +12,7 @@ mod ping;
 mod replay;
 mod run;
 mod show;
+mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

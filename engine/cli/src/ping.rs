@@ -83,7 +83,11 @@ fn ping(args: &PingArgs) -> Result<ExitCode, String> {
         return Err(format!(
             "{} is not an {} address",
             args.host,
-            if args.ipv6 { "IPv6 (-6)" } else { "IPv4 (use -6 for IPv6)" }
+            if args.ipv6 {
+                "IPv6 (-6)"
+            } else {
+                "IPv4 (use -6 for IPv6)"
+            }
         ));
     }
     let model = Arc::new(HostModel::load_or_default(args.config.as_deref()).map_err(|e| e.to_string())?);
@@ -136,8 +140,12 @@ fn ping(args: &PingArgs) -> Result<ExitCode, String> {
         }
         let now = Instant::now();
         if !session.is_complete() && now >= next_at {
-            if let Some(len) = session.next_request(now_ns(), seq, &mut packet).map_err(|e| e.to_string())? {
-                port.submit(vmk_id, u64::from(seq), &packet[..len]).map_err(|e| e.to_string())?;
+            if let Some(len) = session
+                .next_request(now_ns(), seq, &mut packet)
+                .map_err(|e| e.to_string())?
+            {
+                port.submit(vmk_id, u64::from(seq), &packet[..len])
+                    .map_err(|e| e.to_string())?;
                 seq = seq.wrapping_add(1);
             }
             last_sent = now;

@@ -41,9 +41,7 @@ mod egress_tests;
 #[cfg(test)]
 mod tests;
 
-pub use egress::{
-    Egress, EgressError, Frames, MAX_REQUEST_LEN, Origin, Outcome, TooBig, Unresolved, source_address,
-};
+pub use egress::{Egress, EgressError, Frames, MAX_REQUEST_LEN, Origin, Outcome, TooBig, Unresolved, source_address};
 pub use fragment::{FragmentError, Fragmenter};
 pub use icmp_error::IcmpErrorRefusal;
 pub use link::Link;

@@ -51,7 +51,9 @@ impl NeighborSnapshot {
     ) -> Self {
         Self::from_entries(
             model,
-            stacks.into_iter().map(|(routes, cache)| (routes, cache.entries(now_ns))),
+            stacks
+                .into_iter()
+                .map(|(routes, cache)| (routes, cache.entries(now_ns))),
         )
     }
 
@@ -68,15 +70,17 @@ impl NeighborSnapshot {
             };
             let mut entries: Vec<_> = entries.into_iter().collect();
             entries.sort_by_key(|e| e.ip);
-            rows.extend(entries.into_iter().map(|e| NeighborRow {
-                netstack: netstack.key.to_string(),
-                neighbor: e.ip,
-                mac: e.mac.map(|m| m.to_string()),
-                vmknic: on_link_vmk(routes, e.ip)
-                    .and_then(|id| model.vmks.get(id.index()))
-                    .map(|v| v.name.clone()),
-                expiry_secs: e.expires_in_ns / 1_000_000_000,
-                state: state_text(e.state).to_owned(),
+            rows.extend(entries.into_iter().map(|e| {
+                NeighborRow {
+                    netstack: netstack.key.to_string(),
+                    neighbor: e.ip,
+                    mac: e.mac.map(|m| m.to_string()),
+                    vmknic: on_link_vmk(routes, e.ip)
+                        .and_then(|id| model.vmks.get(id.index()))
+                        .map(|v| v.name.clone()),
+                    expiry_secs: e.expires_in_ns / 1_000_000_000,
+                    state: state_text(e.state).to_owned(),
+                }
             }));
         }
         Self { rows }

@@ -345,7 +345,11 @@ impl Shared {
         let skip = frame.header_len();
         let mut len = 0;
         for (i, part) in std::iter::once(head).chain(parts).enumerate() {
-            let part = if i == 0 { part.get(skip..).unwrap_or_default() } else { part };
+            let part = if i == 0 {
+                part.get(skip..).unwrap_or_default()
+            } else {
+                part
+            };
             let n = part.len().min(slot.bytes.len() - len);
             slot.bytes[len..len + n].copy_from_slice(&part[..n]);
             len += n;
@@ -390,7 +394,12 @@ impl LocalPort {
     /// # Errors
     /// [`SubmitError`].
     pub fn submit(&mut self, from: VmkId, tag: u64, packet: &[u8]) -> Result<(), SubmitError> {
-        let netstack = self.model.vmks.get(from.index()).ok_or(SubmitError::UnknownAdapter(from))?.netstack;
+        let netstack = self
+            .model
+            .vmks
+            .get(from.index())
+            .ok_or(SubmitError::UnknownAdapter(from))?
+            .netstack;
         if packet.len() > MAX_PACKET {
             return Err(SubmitError::TooLong(packet.len()));
         }
@@ -418,7 +427,9 @@ impl LocalPort {
     /// Echo replies with identifier `ident` are kept for [`LocalPort::next_echo_reply`] from now on (one
     /// identifier at a time).
     pub fn listen_echo(&self, ident: u16) {
-        self.shared.echo_ident.store((1 << 16) | u32::from(ident), Ordering::Relaxed);
+        self.shared
+            .echo_ident
+            .store((1 << 16) | u32::from(ident), Ordering::Relaxed);
     }
 
     /// Hands the IP packet of the oldest kept echo reply to `f`; false when none waits.
@@ -689,4 +700,3 @@ fn transmit(socket: &mut NetstackSocket, pool: &EgressPool, frame: &[u8]) -> boo
     chain[..n].iter().for_each(|d| pool.give_back(*d));
     false
 }
-

@@ -26,8 +26,8 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 pub use cpus::{CpuList, CpuListError, NetstackCpu, NetstackCpuError};
-pub use preflight::{VlanOffload, check_capabilities, vlan_offload};
 pub use local::{EgressCounts, Fate, LocalPort, MAX_PACKET, REPLY_LEN, SubmitError};
+pub use preflight::{VlanOffload, check_capabilities, vlan_offload};
 pub use worker::{BATCH, LiveCounts};
 
 use crate::io::xsk::{DataPath, FillRing, ReturnQueue, SocketStats, UmemAccount, XskConfig, XskError};
@@ -392,43 +392,42 @@ impl Engine {
         // Each netstack's egress is owned by the worker serving its socket on the first queue: its dedicated
         // worker, or the first queue's worker. That worker's caches of other netstacks keep a journal for
         // their owners.
-        let new_worker =
-            |name: String, cpu: usize, fills: Vec<OwnedFill>, rings: Vec<ServedRing>, engine: &Engine| {
-                let mut pipeline = Pipeline::with_tables(Arc::clone(&tables));
-                let egress: Vec<OwnedEgress> = match &pool {
-                    Some(pool) => rings
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, r)| r.socket.queue() == 0)
-                        .map(|(ring, r)| {
-                            let netstack = NetstackId(r.socket.netstack() as u32);
-                            let table = routes[netstack.index()].clone();
-                            OwnedEgress::new(netstack, table, ring, Arc::clone(pool))
-                        })
-                        .collect(),
-                    None => Vec::new(),
-                };
-                for netstack in &engine.model.netstacks {
-                    if !egress.iter().any(|e| e.netstack() == netstack.id)
-                        && let Some(cache) = pipeline.neighbors_mut(netstack.id)
-                    {
-                        cache.keep_journal(local::JOURNAL);
-                    }
-                }
-                Worker {
-                    name,
-                    fills,
-                    rings,
-                    pipeline,
-                    stop: Arc::clone(&engine.stop),
-                    busy_poll: config.busy_poll,
-                    cpu,
-                    epoch,
-                    model: Arc::clone(&engine.model),
-                    local: Arc::clone(&engine.local),
-                    egress,
-                }
+        let new_worker = |name: String, cpu: usize, fills: Vec<OwnedFill>, rings: Vec<ServedRing>, engine: &Engine| {
+            let mut pipeline = Pipeline::with_tables(Arc::clone(&tables));
+            let egress: Vec<OwnedEgress> = match &pool {
+                Some(pool) => rings
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.socket.queue() == 0)
+                    .map(|(ring, r)| {
+                        let netstack = NetstackId(r.socket.netstack() as u32);
+                        let table = routes[netstack.index()].clone();
+                        OwnedEgress::new(netstack, table, ring, Arc::clone(pool))
+                    })
+                    .collect(),
+                None => Vec::new(),
             };
+            for netstack in &engine.model.netstacks {
+                if !egress.iter().any(|e| e.netstack() == netstack.id)
+                    && let Some(cache) = pipeline.neighbors_mut(netstack.id)
+                {
+                    cache.keep_journal(local::JOURNAL);
+                }
+            }
+            Worker {
+                name,
+                fills,
+                rings,
+                pipeline,
+                stop: Arc::clone(&engine.stop),
+                busy_poll: config.busy_poll,
+                cpu,
+                epoch,
+                model: Arc::clone(&engine.model),
+                local: Arc::clone(&engine.local),
+                egress,
+            }
+        };
         // The dedicated workers' rings, per netstack, filled queue by queue.
         let mut dedicated_rings: Vec<Vec<ServedRing>> = dedicated.iter().map(|_| Vec::new()).collect();
         let mut queue_workers = Vec::with_capacity(queues.len());

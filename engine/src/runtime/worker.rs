@@ -252,7 +252,14 @@ impl Worker {
             }
             let mut tx_pending = false;
             for ring in &mut self.rings {
-                work += serve_ring(ring, &mut self.pipeline, &mut self.fills, &self.local, now_ns, &mut outcomes);
+                work += serve_ring(
+                    ring,
+                    &mut self.pipeline,
+                    &mut self.fills,
+                    &self.local,
+                    now_ns,
+                    &mut outcomes,
+                );
                 ring.socket.kick()?;
                 tx_pending |= ring.socket.tx_pending();
             }

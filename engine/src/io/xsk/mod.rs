@@ -356,7 +356,10 @@ fn bind_hint(err: &(dyn std::error::Error + 'static), mode: BindMode) -> &'stati
             "; the queue may not exist (`ethtool -l <if>`, or the veth's numrxqueues), or the kernel is older than \
              6.6 and has no multi-buffer AF_XDP (XDP_USE_SG)"
         }
-        Some(libc::EBUSY) => "; another AF_XDP socket or UMEM already holds this queue",
+        Some(libc::EBUSY) => {
+            "; another AF_XDP socket or UMEM already holds this queue: is an engine (`vmknet run`) already \
+             attached to this interface? `ip link show dev <if>` shows its XDP program"
+        }
         Some(libc::EPERM) => "; run as root or grant CAP_NET_RAW and CAP_NET_ADMIN",
         _ => "",
     }
