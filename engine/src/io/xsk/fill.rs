@@ -90,7 +90,6 @@ impl FillRing {
         data_path: DataPath,
         wake_fd: RawFd,
         descs: &[FrameDesc],
-        egress: Option<Arc<EgressPool>>,
     ) -> Self {
         // Safety: `descs` are this UMEM's frames, none of them in use; the ring holds them all (sized so).
         let given = unsafe { fill.produce(descs) };
@@ -106,9 +105,16 @@ impl FillRing {
                 frames: descs.len() as u64,
                 ..UmemAccount::default()
             },
-            egress,
+            egress: None,
             _umem: umem,
         }
+    }
+
+    /// Gives the queue the egress frames of `pool`, which the fill ring never holds: their completions go back
+    /// to the pool.
+    pub(super) fn with_egress_pool(mut self, pool: Option<Arc<EgressPool>>) -> Self {
+        self.egress = pool;
+        self
     }
 
     /// The rx queue.

@@ -297,7 +297,7 @@ pub fn open_queue(
         .collect();
     let (for_fill, for_egress) = descs.split_at(descs.len() - egress_frames as usize);
     let pool = (!for_egress.is_empty()).then(|| std::sync::Arc::new(EgressPool::new(for_egress)));
-    let fill = FillRing::new(queue, umem, fill, completion, data_path, wake_fd, for_fill, pool);
+    let fill = FillRing::new(queue, umem, fill, completion, data_path, wake_fd, for_fill).with_egress_pool(pool);
     Ok((fill, sockets))
 }
 
