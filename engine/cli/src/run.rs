@@ -363,6 +363,10 @@ pub(crate) fn final_text(summary: &RunSummary, names: &[String]) -> String {
             egress.tx_dropped
         ));
     }
+    let (egress_frames, egress_free) = summary.egress_frames;
+    out.push_str(&format!(
+        "egress frames (queue 0, outside the fill ring): {egress_frames}, free at exit {egress_free}\n"
+    ));
     if summary.learn_dropped > 0 {
         out.push_str(&format!(
             "neighbour learn events dropped on the way to their owner: {}\n",

@@ -11,6 +11,10 @@
 //! counters into a [`Report`] and detaches the program. Dropping an [`Engine`] stops it the same way, so an
 //! error or a panic leaves no program on the interface.
 //!
+//! [`Engine::local_port`] is the control thread's way to send as a vmk and to read the neighbour tables (see
+//! `local.rs`): each netstack's egress is owned by one worker, which sends from egress frames the first
+//! queue's UMEM sets aside.
+//!
 //! Capabilities are checked by the caller first ([`check_capabilities`]), before the host file is even read.
 
 mod cpus;
