@@ -30,15 +30,16 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use etherparse::PacketBuilder;
 use vmknet::model::HostModel;
+use vmknet::netstack::{PingOptions, PingSession};
 use vmknet::pipeline::{Pipeline, Service, Verdict};
-use vmknet::runtime::{CpuList, Engine, EngineConfig, NetstackCpu, check_capabilities, vlan_offload};
+use vmknet::runtime::{CpuList, Engine, EngineConfig, Fate, NetstackCpu, check_capabilities, vlan_offload};
 use vmknet::stats::Report;
 use vmknet::xdp::AttachMode;
 use vmknet_common::XdpVerdict;
@@ -541,4 +542,131 @@ fn answers_scenario(test: &str, tag: char, dedicated: bool) {
     } else {
         assert_eq!(frames_of("vmknet-q0"), Some(default_stack.rx), "{:?}", summary.workers);
     }
+}
+
+/// The host's own traffic: vmk10 pings the switch side's Linux stack through the engine's local port, over
+/// IPv4 and IPv6, with the first queue's worker on the second CPU and the second queue's on the first. The
+/// worker that sends (the first queue's: it owns the default stack's egress) kicks its tx ring from the second
+/// CPU, so the peer answers on its second tx queue and the ARP reply, the neighbour advertisement and the
+/// echo replies land on the *other* worker's queue: resolution reaches the owner only through the learn
+/// events that worker forwards. Then the owner's cache, as `show neighbors` reads it, holds the peer.
+#[test]
+fn local_egress_resolves_across_queues_and_gets_replies() {
+    let test = "local_egress_resolves_across_queues_and_gets_replies";
+    if !privileged(test) {
+        return;
+    }
+    let allowed = CpuList::allowed();
+    if allowed.for_worker(0) == allowed.for_worker(1) {
+        println!("skipping {test}: needs two CPUs");
+        return;
+    }
+    let toml = format!("{}{UNTAGGED_VMK}", testbed_host_toml());
+    let model = Arc::new(HostModel::from_toml("<test host>", &toml).expect("the test host"));
+    let vmk = model.vmk_by_name("vmk10").expect("vmk10");
+    let topology = Topology::create("fpl", 2).expect("create the veth pair");
+    let ns = topology.netns.as_str();
+    let peer = topology.peer.as_str();
+    let ipv6_on = format!("net.ipv6.conf.{peer}.disable_ipv6=0");
+    run_command("ip", &["netns", "exec", ns, "sysctl", "-qw", &ipv6_on]).expect("IPv6 on the peer");
+    run_command("ip", &["-n", ns, "addr", "add", "10.100.100.50/24", "dev", peer]).expect("IPv4 address");
+    run_command(
+        "ip",
+        &["-n", ns, "addr", "add", "fd00:100::50/64", "dev", peer, "nodad"],
+    )
+    .expect("IPv6 address");
+    let swapped: CpuList = format!("{},{}", allowed.for_worker(1), allowed.for_worker(0))
+        .parse()
+        .expect("CPU list");
+    let config = EngineConfig {
+        queues: Some(2),
+        cpus: Some(swapped),
+        attach: AttachMode::Native,
+        ..EngineConfig::new(topology.host.clone())
+    };
+    let mut engine = Engine::start(Arc::clone(&model), &config).expect("start the engine");
+    let mut port = engine.local_port().expect("the local port");
+    assert!(engine.local_port().is_none(), "one port per engine");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(watch_workers(), 2, "two queue workers");
+    let allocations_before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
+
+    let epoch = Instant::now();
+    let now_ns = || epoch.elapsed().as_nanos() as u64;
+    for (src, dst, size) in [
+        ("10.100.100.11", "10.100.100.50", 56),
+        ("10.100.100.11", "10.100.100.50", 8972),
+        ("fd00:100::11", "fd00:100::50", 56),
+    ] {
+        let (src, dst): (IpAddr, IpAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+        let options = PingOptions {
+            count: 3,
+            size,
+            dont_fragment: true,
+            ..PingOptions::default()
+        };
+        let ident = 0x4c00 + size as u16;
+        let mut session = PingSession::new(src, dst, ident, options).expect("session");
+        port.listen_echo(ident);
+        let mut packet = vec![0u8; session.request_len()];
+        let mut fates = Vec::new();
+        for seq in 0..3u16 {
+            let len = session.next_request(now_ns(), seq, &mut packet).unwrap().expect("due");
+            port.submit(vmk.id, u64::from(seq), &packet[..len]).expect("submitted");
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let mut answered = false;
+            while !answered && Instant::now() < deadline {
+                port.collect(|tag, fate| fates.push((tag, fate)));
+                while port.next_echo_reply(|ip| answered |= session.on_packet(ip, now_ns()).is_some()) {}
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert!(answered, "{dst} -s {size}: request {seq} answered; fates {fates:?}");
+        }
+        port.collect(|tag, fate| fates.push((tag, fate)));
+        let sent: Vec<_> = fates.iter().filter(|(_, f)| matches!(f, Fate::Sent { .. })).collect();
+        assert_eq!(sent.len(), 3, "{dst}: every request sent: {fates:?}");
+        assert_eq!(session.statistics().received, 3);
+    }
+    let snapshot = port.neighbors(Duration::from_secs(2)).expect("owners answer");
+    let text = snapshot.view(Some("defaultTcpipStack")).to_text();
+    println!("{text}");
+    for address in ["10.100.100.50", "fd00:100::50"] {
+        let row = snapshot.rows.iter().find(|r| r.neighbor.to_string() == address);
+        let row = row.unwrap_or_else(|| panic!("{address} in the owner's cache: {text}"));
+        assert_eq!(row.vmknic.as_deref(), Some("vmk10"));
+        assert_eq!(row.state, "Reachable", "{text}");
+        let peer_mac = run_command("ip", &["-n", ns, "link", "show", peer]).expect("peer link");
+        let mac = row.mac.as_deref().expect("resolved");
+        assert!(peer_mac.contains(mac), "{address} at the peer's MAC {mac}: {peer_mac}");
+    }
+    let allocations = WORKER_ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
+    assert_eq!(allocations, 0, "the workers allocated while sending");
+
+    let summary = engine.finish().expect("stop the engine");
+    let egress = summary.egress[vmk.netstack.index()];
+    println!(
+        "{egress:?} learn dropped {} egress frames {:?}",
+        summary.learn_dropped, summary.egress_frames
+    );
+    assert_eq!(egress.sent, 9, "{egress:?}");
+    assert_eq!(egress.frames, 9, "{egress:?}");
+    assert_eq!(
+        (egress.requests, egress.waiting),
+        (2, 2),
+        "one ARP request, one solicitation: {egress:?}"
+    );
+    assert_eq!(
+        egress.refused + egress.rejected + egress.dropped_oldest + egress.tx_dropped,
+        0
+    );
+    assert_eq!(summary.learn_dropped, 0);
+    // The answers came in on the second queue, served by the worker that does not own the stack.
+    let q1 = &summary.queues[1].netstacks[vmk.netstack.index()];
+    assert!(q1.rx >= 11, "ARP reply, NA and nine echo replies on queue 1: {q1:?}");
+    for queue in &summary.queues {
+        assert_eq!(queue.umem.leaked(), 0, "queue {}: {:?}", queue.queue, queue.umem);
+    }
+    // Every egress frame is back in its pool or, sent, still in the kernel's rings (counted by the books).
+    assert_eq!(summary.egress_frames.0, 256);
+    assert!(summary.report.conservation_holds);
 }

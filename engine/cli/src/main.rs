@@ -8,9 +8,11 @@
 
 mod check;
 mod demo;
+mod ping;
 mod replay;
 mod run;
 mod show;
+mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +40,9 @@ enum Command {
     /// Run the AF_XDP fast path on an interface until SIGINT/SIGTERM or --duration; print a summary per interval
     /// and the report on exit.
     Run(run::RunArgs),
+    /// vmkping (root): start the fast path on an interface and ping from a vmk through its netstack (route,
+    /// ARP/ND, egress MTU, VLAN); exit 0 when replies came, 1 when none did.
+    Ping(ping::PingArgs),
     /// The embedded default end to end (root): a veth pair in a network namespace, the engine attached, the
     /// vSphere mix and every bad case sent through XDP + AF_XDP, the report and the accounting against the
     /// labels; everything removed on exit.
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
         Command::Show(args) => show::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Ping(args) => ping::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Config {
             what: ConfigCommand::Default,

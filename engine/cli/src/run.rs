@@ -5,6 +5,7 @@
 //! [`Engine`], reads the workers' live counters once per interval and, on the way out, merges their counters
 //! into the final report. The program is detached on every way out (dropping the engine detaches it).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 
-use super::{ConfigArg, emit};
+use super::{ConfigArg, emit, state};
 use vmknet::io::xsk::{BindMode, DEFAULT_FRAME_COUNT, SocketStats, XskConfig};
-use vmknet::runtime::{CpuList, Engine, EngineConfig, LiveCounts, NetstackCpu, RunSummary, check_capabilities};
+use vmknet::runtime::{
+    CpuList, Engine, EngineConfig, LiveCounts, LocalPort, NetstackCpu, RunSummary, check_capabilities,
+};
 use vmknet::xdp::AttachMode;
 
 #[derive(Debug, Args)]
@@ -53,6 +56,10 @@ pub(crate) struct RunArgs {
     /// UMEM frames (4 KiB each) per queue.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_FRAME_COUNT)]
     frames: u32,
+    /// Where to write the neighbour tables (`neighbors.json`, for `vmknet show neighbors`) every interval
+    /// and at exit; default /run/vmknet/<IF>.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -117,7 +124,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let engine = match Engine::start(Arc::clone(&model), &config) {
+    let mut engine = match Engine::start(Arc::clone(&model), &config) {
         Ok(engine) => engine,
         Err(err) => {
             eprintln!("vmknet: {err}");
@@ -159,6 +166,21 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         );
     }
 
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| state::default_dir(&args.iface));
+    let port = engine.local_port();
+    let save_neighbors = || {
+        if let Some(port) = &port {
+            save(port, &state_dir);
+        }
+    };
+    save_neighbors();
+    eprintln!(
+        "vmknet: neighbour tables in {}",
+        state_dir.join("neighbors.json").display()
+    );
     let names: Vec<String> = model.netstacks.iter().map(|n| n.key.to_string()).collect();
     let start = Instant::now();
     let deadline = args.duration.map(|d| start + Duration::from_secs_f64(d));
@@ -182,9 +204,11 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
                 )
             ));
             last = (now, live);
+            save_neighbors();
         }
         std::thread::sleep(TICK);
     }
+    save_neighbors();
     match engine.finish() {
         Ok(summary) => {
             emit(final_text(&summary, &names));
@@ -199,6 +223,21 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
             eprintln!("vmknet: {err}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// How long the control thread waits for the owners to copy their neighbour caches.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Writes the owners' neighbour caches into `dir`; a failure is reported, not fatal.
+fn save(port: &LocalPort, dir: &Path) {
+    match port.neighbors(SNAPSHOT_TIMEOUT) {
+        Ok(snapshot) => {
+            if let Err(err) = state::write_neighbors(dir, &snapshot) {
+                eprintln!("vmknet: writing the neighbour tables into {}: {err}", dir.display());
+            }
+        }
+        Err(netstack) => eprintln!("vmknet: the owner of netstack {netstack:?} did not copy its neighbour table"),
     }
 }
 
@@ -302,6 +341,36 @@ pub(crate) fn final_text(summary: &RunSummary, names: &[String]) -> String {
             umem.transmitted,
             umem.held,
             umem.leaked()
+        ));
+    }
+    for (name, egress) in names
+        .iter()
+        .zip(&summary.egress)
+        .filter(|(_, e)| e.sent + e.refused + e.waiting > 0)
+    {
+        out.push_str(&format!(
+            "egress {name}: sent {} ({} frames, {} fragments), ARP/ND requests {}, waited {} (dropped oldest {}, \
+             expired {}), rejected {}, refused {}, tx dropped {}\n",
+            egress.sent,
+            egress.frames,
+            egress.fragments,
+            egress.requests,
+            egress.waiting,
+            egress.dropped_oldest,
+            egress.expired,
+            egress.rejected,
+            egress.refused,
+            egress.tx_dropped
+        ));
+    }
+    let (egress_frames, egress_free) = summary.egress_frames;
+    out.push_str(&format!(
+        "egress frames (queue 0, outside the fill ring): {egress_frames}, free at exit {egress_free}\n"
+    ));
+    if summary.learn_dropped > 0 {
+        out.push_str(&format!(
+            "neighbour learn events dropped on the way to their owner: {}\n",
+            summary.learn_dropped
         ));
     }
     for worker in &summary.workers {

@@ -40,6 +40,7 @@ fn run_command_reports_and_detaches_on_sigint() {
     }
     let topology = Topology::create("fpc", 2).expect("create the veth pair");
     let vmotion_cpu = format!("vmotion={}", CpuList::allowed().for_worker(0));
+    let state_dir = std::env::temp_dir().join(format!("vmknet-run-{}", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_vmknet"))
         .args([
             "run",
@@ -52,6 +53,8 @@ fn run_command_reports_and_detaches_on_sigint() {
             "--duration",
             "20",
         ])
+        .arg("--state-dir")
+        .arg(&state_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -110,6 +113,13 @@ fn run_command_reports_and_detaches_on_sigint() {
         "UMEM books and workers: {out}"
     );
     assert!(!topology.has_xdp_program(), "no program left on the interface");
+    let table = std::fs::read_to_string(state_dir.join("neighbors.json"));
+    let _ = std::fs::remove_dir_all(&state_dir);
+    assert!(
+        table
+            .expect("the neighbour tables written at exit")
+            .contains("\"rows\"")
+    );
 }
 
 #[test]

@@ -428,7 +428,7 @@ fn parse(packet: &[u8]) -> Result<Header, EgressError> {
 
 /// The address `vmk` speaks from towards `peer`: its IPv4 address, or the IPv6 address whose subnet holds
 /// `peer` (else its first).
-pub(super) fn source_address(vmk: &Vmk, peer: IpAddr) -> Option<IpAddr> {
+pub fn source_address(vmk: &Vmk, peer: IpAddr) -> Option<IpAddr> {
     match peer {
         IpAddr::V4(_) => vmk.ipv4_cidr().map(|c| IpAddr::V4(c.addr)),
         IpAddr::V6(ip) => {

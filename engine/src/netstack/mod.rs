@@ -41,12 +41,13 @@ mod egress_tests;
 #[cfg(test)]
 mod tests;
 
-pub use egress::{Egress, EgressError, Frames, MAX_REQUEST_LEN, Origin, Outcome, TooBig, Unresolved};
+pub use egress::{Egress, EgressError, Frames, MAX_REQUEST_LEN, Origin, Outcome, TooBig, Unresolved, source_address};
 pub use fragment::{FragmentError, Fragmenter};
 pub use icmp_error::IcmpErrorRefusal;
 pub use link::Link;
 pub use neighbors::{
-    Enqueue, Lookup, NeighborCache, NeighborConfig, NeighborEntry, NeighborState, NeighborStats, Update,
+    Enqueue, LearnEvent, Learned, Lookup, NeighborCache, NeighborConfig, NeighborEntry, NeighborState, NeighborStats,
+    Update,
 };
 pub use ping::{PingError, PingOptions, PingSession, Reply, Statistics};
 pub use routes::{Ipv4Lpm, Ipv6Lpm, Route, RouteOrigin, RouteTable};

@@ -34,7 +34,16 @@
 //! entry with no queued frames; reachable entries are never evicted, so a scan of unknown addresses cannot
 //! flush live neighbours. Every eviction, and every refusal, is counted.
 //!
-//! Nothing here reads a clock (time is `now_ns`) or allocates after [`NeighborCache::new`].
+//! # Journal
+//! A cache can keep a bounded journal of what it was told ([`NeighborCache::keep_journal`]): every
+//! [`Learned`] call (request, reply, gratuitous announcement), whatever it changed. The AF_XDP runtime has a
+//! pipeline, and so caches, per worker, while one worker owns each netstack's egress: the others forward
+//! their journals to it, which replays them ([`NeighborCache::apply`]) so that its cache sees every ARP
+//! reply and neighbour advertisement whichever rx queue it landed on. A full journal drops what does not fit
+//! and counts it ([`NeighborStats::journal_overflow`]). Off (capacity 0) by default.
+//!
+//! Nothing here reads a clock (time is `now_ns`) or allocates after [`NeighborCache::new`] (and
+//! [`NeighborCache::keep_journal`]).
 
 use std::net::IpAddr;
 
@@ -145,8 +154,32 @@ pub struct NeighborStats {
     pub expired: u64,
     /// Gratuitous ARPs / unsolicited NAs for addresses not in the cache (ignored).
     pub gratuitous_ignored: u64,
+    /// Learn events the journal had no room for.
+    pub journal_overflow: u64,
     /// Replies for addresses not in the cache (ignored).
     pub unsolicited_ignored: u64,
+}
+
+/// What a cache was told about a neighbour (see the module doc's *Journal*).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learned {
+    /// The sender of a request to one of our addresses ([`NeighborCache::learn_from_request`]).
+    Request,
+    /// A solicited reply ([`NeighborCache::update_from_reply`]).
+    Reply,
+    /// A gratuitous ARP or unsolicited NA ([`NeighborCache::update_from_gratuitous`]).
+    Gratuitous,
+}
+
+/// One journal record: `ip` is at `mac`, learnt as `how`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LearnEvent {
+    /// The neighbour's address.
+    pub ip: IpAddr,
+    /// Its MAC.
+    pub mac: MacAddr,
+    /// How it was learnt.
+    pub how: Learned,
 }
 
 /// One entry of a cache as `show neighbors` lists it.
@@ -238,6 +271,8 @@ pub struct NeighborCache {
     window_start_ns: u64,
     window_requests: u32,
     stats: NeighborStats,
+    /// Learn events not yet taken (capacity 0: no journal).
+    journal: Vec<LearnEvent>,
 }
 
 impl Default for NeighborCache {
@@ -275,6 +310,38 @@ impl NeighborCache {
             window_start_ns: 0,
             window_requests: 0,
             stats: NeighborStats::default(),
+            journal: Vec::new(),
+        }
+    }
+
+    /// Keeps a journal of up to `capacity` learn events between two [`NeighborCache::take_journal`] calls
+    /// (allocated here, once).
+    pub fn keep_journal(&mut self, capacity: usize) {
+        self.journal = Vec::with_capacity(capacity);
+    }
+
+    /// Hands the journal's events to `f`, oldest first, and empties it.
+    pub fn take_journal(&mut self, f: impl FnMut(LearnEvent)) {
+        self.journal.drain(..).for_each(f);
+    }
+
+    /// Replays an event another cache journaled, as that cache applied it.
+    pub fn apply(&mut self, event: LearnEvent, now_ns: u64) -> Update {
+        match event.how {
+            Learned::Request => self.learn_from_request(event.ip, event.mac, now_ns),
+            Learned::Reply => self.update_from_reply(event.ip, event.mac, now_ns),
+            Learned::Gratuitous => self.update_from_gratuitous(event.ip, event.mac, now_ns),
+        }
+    }
+
+    fn journal(&mut self, ip: IpAddr, mac: MacAddr, how: Learned) {
+        if self.journal.capacity() == 0 {
+            return;
+        }
+        if self.journal.len() < self.journal.capacity() {
+            self.journal.push(LearnEvent { ip, mac, how });
+        } else {
+            self.stats.journal_overflow += 1;
         }
     }
 
@@ -304,6 +371,7 @@ impl NeighborCache {
             + self.index.len() * size_of::<u32>()
             + self.free.capacity() * size_of::<u32>()
             + self.pending.len() * size_of::<u32>()
+            + self.journal.capacity() * size_of::<LearnEvent>()
     }
 
     /// The state and MAC of `ip`'s entry as of `now_ns`, without changing anything.
@@ -437,6 +505,7 @@ impl NeighborCache {
     /// address the cache holds no entry for (never asked, or evicted meanwhile) is ignored and counted, as
     /// Linux does: unsolicited replies must not fill the table (RFC 4861 §7.2.5).
     pub fn update_from_reply(&mut self, ip: IpAddr, mac: MacAddr, now_ns: u64) -> Update {
+        self.journal(ip, mac, Learned::Reply);
         let Some(i) = self.find(Key::from(ip)) else {
             self.stats.unsolicited_ignored += 1;
             return Update::Ignored;
@@ -455,6 +524,7 @@ impl NeighborCache {
     /// rule, RFC 4861 §7.2.3), evicting if the table is full. An existing entry is updated as by
     /// [`NeighborCache::update_from_gratuitous`].
     pub fn learn_from_request(&mut self, ip: IpAddr, mac: MacAddr, now_ns: u64) -> Update {
+        self.journal(ip, mac, Learned::Request);
         let key = Key::from(ip);
         if let Some(i) = self.find(key) {
             return self.merge(i as usize, mac, now_ns);
@@ -480,6 +550,7 @@ impl NeighborCache {
     /// RFC 4861 §7.2.5). A new or changed address is not a confirmation of reachability, so the entry
     /// becomes `Stale`; the same address on a reachable entry changes nothing.
     pub fn update_from_gratuitous(&mut self, ip: IpAddr, mac: MacAddr, now_ns: u64) -> Update {
+        self.journal(ip, mac, Learned::Gratuitous);
         match self.find(Key::from(ip)) {
             Some(i) => self.merge(i as usize, mac, now_ns),
             None => {

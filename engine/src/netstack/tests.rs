@@ -706,3 +706,31 @@ fn prefix_len(network: IpNetwork) -> u8 {
         IpNetwork::V6(c) => c.prefix_len,
     }
 }
+
+/// A worker's cache journals what it is told; the owner's cache, replaying the journal, ends as if it had
+/// seen the frames itself: the reply resolves the owner's own request and hands back its queued handle.
+#[test]
+fn a_journal_replayed_elsewhere_resolves_the_owners_request() {
+    let (peer, mut owner, mut other) = (v4("10.0.0.9"), cache(8, 2), cache(8, 2));
+    other.keep_journal(2);
+    assert_eq!(owner.lookup(peer, 0), Lookup::NotFound);
+    assert_eq!(owner.enqueue(peer, 7), Enqueue::Queued);
+    // The reply lands on the other worker, which never asked: ignored there, journaled all the same.
+    assert_eq!(other.update_from_reply(peer, MAC_A, S), Update::Ignored);
+    other.learn_from_request(v4("10.0.0.8"), MAC_B, S);
+    other.update_from_gratuitous(peer, MAC_A, S);
+    assert_eq!(other.stats().journal_overflow, 1, "a full journal counts what it drops");
+    let mut events = Vec::new();
+    other.take_journal(|e| events.push(e));
+    assert_eq!(events.len(), 2);
+    assert_eq!(owner.apply(events[0], S), Update::Updated { pending: 1 });
+    assert_eq!(owner.apply(events[1], S), Update::Created);
+    let mut released = Vec::new();
+    assert_eq!(owner.drain_pending(peer, |h| released.push(h)), 1);
+    assert_eq!(released, [7]);
+    assert_eq!(owner.lookup(peer, S), Lookup::Found(MAC_A));
+    other.take_journal(|_| panic!("the journal was emptied"));
+    // Without a journal nothing is kept.
+    owner.update_from_reply(peer, MAC_B, S);
+    owner.take_journal(|_| panic!("no journal"));
+}

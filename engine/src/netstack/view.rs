@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{NeighborCache, NeighborState, RouteOrigin, RouteTable};
+use super::{NeighborCache, NeighborEntry, NeighborState, RouteOrigin, RouteTable};
 use crate::model::view::{Layout, View};
 use crate::model::{HostModel, VmkId};
 
@@ -49,12 +49,26 @@ impl NeighborSnapshot {
         stacks: impl IntoIterator<Item = (&'t RouteTable, &'t NeighborCache)>,
         now_ns: u64,
     ) -> Self {
+        Self::from_entries(
+            model,
+            stacks
+                .into_iter()
+                .map(|(routes, cache)| (routes, cache.entries(now_ns))),
+        )
+    }
+
+    /// As [`NeighborSnapshot::capture`] from entries already copied out of the caches (a running engine's
+    /// workers copy theirs between rounds).
+    pub fn from_entries<'t, E: IntoIterator<Item = NeighborEntry>>(
+        model: &HostModel,
+        stacks: impl IntoIterator<Item = (&'t RouteTable, E)>,
+    ) -> Self {
         let mut rows = Vec::new();
-        for (routes, cache) in stacks {
+        for (routes, entries) in stacks {
             let Some(netstack) = model.netstacks.get(routes.netstack().index()) else {
                 continue;
             };
-            let mut entries: Vec<_> = cache.entries(now_ns).collect();
+            let mut entries: Vec<_> = entries.into_iter().collect();
             entries.sort_by_key(|e| e.ip);
             rows.extend(entries.into_iter().map(|e| {
                 NeighborRow {

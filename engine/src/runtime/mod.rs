@@ -11,10 +11,15 @@
 //! counters into a [`Report`] and detaches the program. Dropping an [`Engine`] stops it the same way, so an
 //! error or a panic leaves no program on the interface.
 //!
+//! [`Engine::local_port`] is the control thread's way to send as a vmk and to read the neighbour tables (see
+//! `local.rs`): each netstack's egress is owned by one worker, which sends from egress frames the first
+//! queue's UMEM sets aside.
+//!
 //! Capabilities are checked by the caller first ([`check_capabilities`]), before the host file is even read.
 
 mod cpus;
 mod gather;
+mod local;
 mod preflight;
 mod worker;
 
@@ -25,15 +30,21 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 pub use cpus::{CpuList, CpuListError, NetstackCpu, NetstackCpuError};
+pub use local::{EgressCounts, Fate, LocalPort, MAX_PACKET, REPLY_LEN, SubmitError};
 pub use preflight::{VlanOffload, check_capabilities, vlan_offload};
 pub use worker::{BATCH, LiveCounts};
 
 use crate::io::xsk::{DataPath, FillRing, ReturnQueue, SocketStats, UmemAccount, XskConfig, XskError};
-use crate::model::HostModel;
+use crate::model::{HostModel, NetstackId};
+use crate::netstack::{NetstackError, RouteTable};
 use crate::pipeline::{FragmentStats, HostTables, Pipeline, SteeringMaps};
 use crate::stats::{Counters, Report};
 use crate::xdp::{AttachMode, Classifier, SteeringEntries, XdpCounters, XdpError};
+use local::{OwnedEgress, Shared};
 use worker::{LiveCell, OwnedFill, Release, ServedRing, Worker, WorkerOutput};
+
+/// UMEM frames of the first queue set aside for the host's own traffic (at most a quarter of the UMEM).
+const EGRESS_FRAMES: u32 = 256;
 
 /// An error starting or running the fast path.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +140,17 @@ pub enum RuntimeError {
     /// A worker thread panicked.
     #[error("worker {0} panicked")]
     WorkerPanicked(String),
+    /// A netstack's routing table could not be built.
+    #[error("building the routing table of netstack {netstack}: {source}")]
+    Tables {
+        /// The netstack.
+        netstack: String,
+        /// Why.
+        source: NetstackError,
+    },
+    /// The queues of the host's own traffic could not be made.
+    #[error("creating the local port's doorbells (eventfd) failed: {0}")]
+    LocalPort(io::Error),
 }
 
 impl From<XdpError> for RuntimeError {
@@ -244,6 +266,13 @@ pub struct RunSummary {
     pub workers: Vec<WorkerSummary>,
     /// The XDP program's verdict counters at the end.
     pub xdp: XdpCounters,
+    /// What each netstack's vmks sent, in netstack order.
+    pub egress: Vec<EgressCounts>,
+    /// Neighbour learn events dropped on their way to a netstack's owner (its queue was full).
+    pub learn_dropped: u64,
+    /// Egress frames of the first queue: (frames set aside, free at the end). Frames still in the kernel's tx
+    /// or completion ring at the end are counted in the queue's books, not here.
+    pub egress_frames: (usize, usize),
 }
 
 impl RunSummary {
@@ -275,6 +304,9 @@ pub struct Engine {
     live: Vec<Arc<[LiveCell]>>,
     /// Per queue served: frames returned to its fill-ring owner by dedicated workers, if there are any.
     returns: Vec<Option<Arc<ReturnQueue>>>,
+    /// The host's own traffic.
+    local: Arc<Shared>,
+    port: Option<LocalPort>,
     info: StartInfo,
     /// Declared last, so that it is dropped (and the program detached) after `Drop` has joined the workers.
     classifier: Classifier,
@@ -317,15 +349,35 @@ impl Engine {
         })?;
         let mut queues = Vec::with_capacity(n_queues as usize);
         for queue in 0..n_queues {
-            let (fill, sockets) = crate::io::xsk::open_queue(interface, queue, n_netstacks, &config.xsk)?;
+            let egress_frames = if queue == 0 {
+                EGRESS_FRAMES.min(config.xsk.frame_count / 4)
+            } else {
+                0
+            };
+            let (fill, sockets) =
+                crate::io::xsk::open_queue(interface, queue, n_netstacks, &config.xsk, egress_frames)?;
             for socket in &sockets {
                 classifier.register_socket(queue, socket.netstack() as u32, socket.fd())?;
             }
             queues.push((fill, sockets));
         }
+        let routes = model
+            .netstacks
+            .iter()
+            .map(|n| {
+                RouteTable::compile(&model, n).map_err(|source| RuntimeError::Tables {
+                    netstack: n.key.to_string(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (local, packets) = Shared::new(model.netstacks.len()).map_err(RuntimeError::LocalPort)?;
+        let pool = queues.first().and_then(|(fill, _)| fill.egress_pool().cloned());
         let attach = classifier.attach(interface, config.attach)?;
         let tables = Arc::new(HostTables::compile(Arc::clone(&model)));
         let mut engine = Self {
+            local: Arc::clone(&local),
+            port: Some(LocalPort::new(Arc::clone(&local), Arc::clone(&model), packets)),
             model,
             stop: Arc::new(AtomicBool::new(false)),
             workers: Vec::new(),
@@ -341,17 +393,45 @@ impl Engine {
             classifier,
         };
         let epoch = Instant::now();
-        let new_worker =
-            |name: String, cpu: usize, fills: Vec<OwnedFill>, rings: Vec<ServedRing>, engine: &Engine| Worker {
+        // Each netstack's egress is owned by the worker serving its socket on the first queue: its dedicated
+        // worker, or the first queue's worker. That worker's caches of other netstacks keep a journal for
+        // their owners.
+        let new_worker = |name: String, cpu: usize, fills: Vec<OwnedFill>, rings: Vec<ServedRing>, engine: &Engine| {
+            let mut pipeline = Pipeline::with_tables(Arc::clone(&tables));
+            let egress: Vec<OwnedEgress> = match &pool {
+                Some(pool) => rings
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.socket.queue() == 0)
+                    .map(|(ring, r)| {
+                        let netstack = NetstackId(r.socket.netstack() as u32);
+                        let table = routes[netstack.index()].clone();
+                        OwnedEgress::new(netstack, table, ring, Arc::clone(pool))
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            for netstack in &engine.model.netstacks {
+                if !egress.iter().any(|e| e.netstack() == netstack.id)
+                    && let Some(cache) = pipeline.neighbors_mut(netstack.id)
+                {
+                    cache.keep_journal(local::JOURNAL);
+                }
+            }
+            Worker {
                 name,
                 fills,
                 rings,
-                pipeline: Pipeline::with_tables(Arc::clone(&tables)),
+                pipeline,
                 stop: Arc::clone(&engine.stop),
                 busy_poll: config.busy_poll,
                 cpu,
                 epoch,
-            };
+                model: Arc::clone(&engine.model),
+                local: Arc::clone(&engine.local),
+                egress,
+            }
+        };
         // The dedicated workers' rings, per netstack, filled queue by queue.
         let mut dedicated_rings: Vec<Vec<ServedRing>> = dedicated.iter().map(|_| Vec::new()).collect();
         let mut queue_workers = Vec::with_capacity(queues.len());
@@ -406,6 +486,17 @@ impl Engine {
             engine.workers.push(WorkerHandle { name, cpu, thread });
         }
         Ok(engine)
+    }
+
+    /// The control thread's handle on the host's own traffic (`vmknet ping`, `show neighbors`): the first
+    /// call gets it, later ones `None`.
+    pub fn local_port(&mut self) -> Option<LocalPort> {
+        self.port.take()
+    }
+
+    /// What each netstack's vmks sent so far, in netstack order.
+    pub fn egress(&self) -> Vec<EgressCounts> {
+        self.local.egress_counts()
     }
 
     /// What the engine found and chose.
@@ -494,6 +585,10 @@ impl Engine {
             }
         }
         let fills: Vec<&FillRing> = outputs.iter().flat_map(|o| &o.fills).map(|f| &f.fill).collect();
+        let egress_frames = fills
+            .iter()
+            .find_map(|f| f.egress_pool())
+            .map_or((0, 0), |p| (p.frames(), p.free()));
         let rings: Vec<&ServedRing> = outputs.iter().flat_map(|o| &o.rings).collect();
         let queues = self
             .info
@@ -531,6 +626,9 @@ impl Engine {
             queues,
             workers,
             xdp,
+            egress: self.local.egress_counts(),
+            learn_dropped: self.local.learn_dropped(),
+            egress_frames,
         })
     }
 }

@@ -8,6 +8,11 @@
 //! drains into the fill ring every round along with the completion ring (an idle owner is woken by the
 //! queue's doorbell).
 //!
+//! A worker may also own netstacks' egress ([`OwnedEgress`], see [`super::local`]): every round it replays
+//! what the other workers learnt, sends what the host submitted or what resolution released, and copies
+//! echo replies for the host into their slots; the caches of netstacks it does not own keep a journal that
+//! it hands to their owners after each round.
+//!
 //! Per round and ring, a [`Gather`] takes buffers until [`BATCH`] frames are whole (a jumbo frame is a chain
 //! of buffers; the budget counts frames) or the ring is empty, so a flooded netstack cannot starve the others.
 //!
@@ -25,8 +30,10 @@ use std::time::Instant;
 use xsk_rs::FrameDesc;
 
 use super::gather::Gather;
+use super::local::{OwnedEgress, Shared};
 use crate::io::xsk::{FillRing, NetstackSocket, ReturnQueue};
-use crate::pipeline::{Outcome, Pipeline, Verdict};
+use crate::model::{HostModel, NetstackId};
+use crate::pipeline::{Outcome, Pipeline, Service, Verdict};
 
 /// Frames a ring may yield per round.
 pub const BATCH: usize = 64;
@@ -165,6 +172,10 @@ pub(super) struct Worker {
     pub(super) busy_poll: bool,
     pub(super) cpu: usize,
     pub(super) epoch: Instant,
+    pub(super) model: Arc<HostModel>,
+    pub(super) local: Arc<Shared>,
+    /// The netstacks whose egress this worker owns.
+    pub(super) egress: Vec<OwnedEgress>,
 }
 
 /// A worker's rings and pipeline back from its thread, with why it stopped if not asked to.
@@ -209,6 +220,14 @@ impl Worker {
                 .filter_map(|f| f.returns.as_ref())
                 .map(|r| pollin(r.bell())),
         );
+        let owner_bells = pollfds.len();
+        pollfds.extend(
+            self.egress
+                .iter()
+                .filter_map(|e| self.local.bell(e.netstack()))
+                .map(|b| pollin(b.fd())),
+        );
+        let netstacks = self.pipeline.tables().netstacks.len();
         let mut outcomes = [Outcome {
             vmk: None,
             verdict: Verdict::Passed,
@@ -222,14 +241,35 @@ impl Worker {
                     work += owned.fill.drain_returns(returns);
                 }
             }
+            for owned in &mut self.egress {
+                let (Some(ring), Some(cache)) = (
+                    self.rings.get_mut(owned.ring),
+                    self.pipeline.neighbors_mut(owned.netstack()),
+                ) else {
+                    continue;
+                };
+                work += owned.serve(&self.local, &self.model, cache, &mut ring.socket, now_ns);
+            }
             let mut tx_pending = false;
             for ring in &mut self.rings {
-                work += serve_ring(ring, &mut self.pipeline, &mut self.fills, now_ns, &mut outcomes);
+                work += serve_ring(
+                    ring,
+                    &mut self.pipeline,
+                    &mut self.fills,
+                    &self.local,
+                    now_ns,
+                    &mut outcomes,
+                );
                 ring.socket.kick()?;
                 tx_pending |= ring.socket.tx_pending();
             }
+            for netstack in (0..netstacks).map(|i| NetstackId(i as u32)) {
+                if let Some(cache) = self.pipeline.neighbors_mut(netstack) {
+                    self.local.forward_journal(netstack, cache);
+                }
+            }
             if work == 0 && !tx_pending && !self.busy_poll {
-                self.sleep(&mut pollfds[..], bells)?;
+                self.sleep(&mut pollfds[..], bells, owner_bells)?;
             } else if let Some(fd) = self
                 .fills
                 .iter()
@@ -249,7 +289,8 @@ impl Worker {
     /// Sleeps in `poll()` until a ring has frames, a returning worker rings a bell or the timeout passes;
     /// `pollfds[bells..]` are the doorbells of this worker's return queues, in order. Does not sleep when
     /// returned frames wait. Sleeping in poll() also wakes the driver up when the fill ring asks for it.
-    fn sleep(&self, pollfds: &mut [libc::pollfd], bells: usize) -> io::Result<()> {
+    /// `pollfds[owner_bells..]` are the bells of the netstacks whose egress it owns, silenced here.
+    fn sleep(&self, pollfds: &mut [libc::pollfd], bells: usize, owner_bells: usize) -> io::Result<()> {
         let returns = || self.fills.iter().filter_map(|f| f.returns.as_deref());
         // Every queue is told, so that each rings if it gets frames; sleeping only if none has any yet.
         let mut may_sleep = true;
@@ -262,6 +303,12 @@ impl Worker {
         for (queue, pollfd) in returns().zip(&pollfds[bells..]) {
             queue.woke(may_sleep && pollfd.revents & libc::POLLIN != 0);
         }
+        let owned = self.egress.iter().filter_map(|e| self.local.bell(e.netstack()));
+        for (bell, pollfd) in owned.zip(&pollfds[owner_bells..]) {
+            if may_sleep && pollfd.revents & libc::POLLIN != 0 {
+                bell.silence();
+            }
+        }
         Ok(())
     }
 }
@@ -272,6 +319,7 @@ fn serve_ring(
     ring: &mut ServedRing,
     pipeline: &mut Pipeline,
     fills: &mut [OwnedFill],
+    local: &Shared,
     now_ns: u64,
     outcomes: &mut [Outcome; BATCH],
 ) -> usize {
@@ -297,6 +345,16 @@ fn serve_ring(
             wire_lens[i] = gather.wire_len(i);
         }
         pipeline.process_batch_segmented(&heads[..n], &wire_lens[..n], now_ns, &mut outcomes[..n]);
+    }
+    for (i, outcome) in outcomes[..n].iter().enumerate() {
+        if outcome.verdict == Verdict::Delivered(Service::Icmp) {
+            let chain = gather.chain(i);
+            let bufs = &gather.buffers()[chain];
+            // Safety: the buffers are this socket's, held by the gather until given back below; only read.
+            let head = unsafe { socket.bytes(&bufs[0]) };
+            let rest = bufs[1..].iter().map(|d| unsafe { socket.bytes(d) });
+            local.take_echo_reply(head, gather.wire_len(i) as usize, rest);
+        }
     }
     let mut tx_dropped = 0;
     let mut released_to = 0;

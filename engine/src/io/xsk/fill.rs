@@ -3,12 +3,14 @@
 //! Every frame goes back to the kernel from here: frames received on the queue's sockets (directly from the
 //! owning thread, or through a [`ReturnQueue`] from a worker of its own) and frames whose transmission the
 //! completion ring reports done. Both rings hold every frame of the UMEM, so a produce never falls short.
+//! Completed frames of the queue's [`EgressPool`] go back to the pool, not to the fill ring.
 
 use std::os::fd::RawFd;
+use std::sync::Arc;
 
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, Umem};
 
-use super::{DataPath, ReturnQueue};
+use super::{DataPath, EgressPool, ReturnQueue};
 
 /// Descriptors taken from the completion ring or a return queue per pass.
 const DRAIN: usize = 256;
@@ -72,6 +74,8 @@ pub struct FillRing {
     /// Scratch for draining the completion ring and return queues.
     scratch: Box<[FrameDesc]>,
     account: UmemAccount,
+    /// The queue's egress frames, if it has any.
+    egress: Option<Arc<EgressPool>>,
     /// Kept last: the UMEM outlives the rings (the sockets hold clones too).
     _umem: Umem,
 }
@@ -101,8 +105,16 @@ impl FillRing {
                 frames: descs.len() as u64,
                 ..UmemAccount::default()
             },
+            egress: None,
             _umem: umem,
         }
+    }
+
+    /// Gives the queue the egress frames of `pool`, which the fill ring never holds: their completions go back
+    /// to the pool.
+    pub(super) fn with_egress_pool(mut self, pool: Option<Arc<EgressPool>>) -> Self {
+        self.egress = pool;
+        self
     }
 
     /// The rx queue.
@@ -132,7 +144,21 @@ impl FillRing {
             // Safety: the completion ring of this UMEM only carries frames of this UMEM.
             let n = unsafe { self.completion.consume(&mut self.scratch) };
             self.account.completed += n as u64;
-            self.recycle_scratch(n);
+            let mut kept = n;
+            if let Some(pool) = &self.egress {
+                // The pool's frames go back to it; the others, moved to the front, to the fill ring.
+                kept = 0;
+                for i in 0..n {
+                    let desc = self.scratch[i];
+                    if pool.owns(desc.addr()) {
+                        pool.give_back(desc);
+                    } else {
+                        self.scratch[kept] = desc;
+                        kept += 1;
+                    }
+                }
+            }
+            self.recycle_scratch(kept);
             total += n;
             if n < self.scratch.len() {
                 return total;
@@ -179,6 +205,11 @@ impl FillRing {
     /// The socket to `poll()` when [`needs_wakeup`](Self::needs_wakeup) says so.
     pub fn wake_fd(&self) -> RawFd {
         self.wake_fd
+    }
+
+    /// The queue's egress frames, if it has any.
+    pub fn egress_pool(&self) -> Option<&Arc<EgressPool>> {
+        self.egress.as_ref()
     }
 
     /// The books so far (the fill-ring side: completions and frames recycled).

@@ -28,10 +28,12 @@
 //! `XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD` and registered in the classifier's XSKMAP by the caller.
 
 mod fill;
+mod pool;
 mod returns;
 mod socket;
 
 pub use fill::{FillRing, UmemAccount};
+pub use pool::EgressPool;
 pub use returns::ReturnQueue;
 pub use socket::NetstackSocket;
 
@@ -205,8 +207,10 @@ impl SocketStats {
 }
 
 /// Creates the UMEM of `interface` queue `queue`, binds one socket per netstack to it (multi-buffer, so jumbo
-/// frames arrive whole) and hands every frame to the kernel through the fill ring. The sockets receive nothing
-/// until registered in the XSKMAP. Returns the fill-ring half and the sockets, in netstack order.
+/// frames arrive whole) and hands every frame but the last `egress_frames` to the kernel through the fill
+/// ring; those are the queue's [`EgressPool`] (`egress_frames` must leave at least half the UMEM to the fill
+/// ring). The sockets receive nothing until registered in the XSKMAP. Returns the fill-ring half and the
+/// sockets, in netstack order.
 ///
 /// # Errors
 /// [`XskError::Bind`] with a hint (zero-copy unsupported, queue missing, queue busy);
@@ -216,9 +220,10 @@ pub fn open_queue(
     queue: u32,
     n_netstacks: u32,
     config: &XskConfig,
+    egress_frames: u32,
 ) -> Result<(FillRing, Vec<NetstackSocket>), XskError> {
     let frames = NonZeroU32::new(config.frame_count)
-        .filter(|n| n.get() <= 1 << 20)
+        .filter(|n| n.get() <= 1 << 20 && egress_frames <= n.get() / 2)
         .ok_or(XskError::FrameCount(config.frame_count))?;
     let ring_size = |n: u32| QueueSize::new(n).map_err(|_| XskError::FrameCount(config.frame_count));
     // Both UMEM rings hold every frame: recycling and completions can never find them full.
@@ -290,7 +295,9 @@ pub fn open_queue(
         .enumerate()
         .map(|(netstack, (rx, tx))| NetstackSocket::new(queue, netstack, umem.clone(), rx, tx, data_path))
         .collect();
-    let fill = FillRing::new(queue, umem, fill, completion, data_path, wake_fd, &descs);
+    let (for_fill, for_egress) = descs.split_at(descs.len() - egress_frames as usize);
+    let pool = (!for_egress.is_empty()).then(|| std::sync::Arc::new(EgressPool::new(for_egress)));
+    let fill = FillRing::new(queue, umem, fill, completion, data_path, wake_fd, for_fill).with_egress_pool(pool);
     Ok((fill, sockets))
 }
 
@@ -349,7 +356,10 @@ fn bind_hint(err: &(dyn std::error::Error + 'static), mode: BindMode) -> &'stati
             "; the queue may not exist (`ethtool -l <if>`, or the veth's numrxqueues), or the kernel is older than \
              6.6 and has no multi-buffer AF_XDP (XDP_USE_SG)"
         }
-        Some(libc::EBUSY) => "; another AF_XDP socket or UMEM already holds this queue",
+        Some(libc::EBUSY) => {
+            "; another AF_XDP socket or UMEM already holds this queue: is an engine (`vmknet run`) already \
+             attached to this interface? `ip link show dev <if>` shows its XDP program"
+        }
         Some(libc::EPERM) => "; run as root or grant CAP_NET_RAW and CAP_NET_ADMIN",
         _ => "",
     }

@@ -105,6 +105,23 @@ impl NetstackSocket {
         built.is_some()
     }
 
+    /// Writes `bytes` into the free egress frame `desc` (from this queue's [`super::EgressPool`]) and sets
+    /// its length; returns how many bytes fit (at most [`super::BUFFER_LEN`]).
+    ///
+    /// # Safety
+    /// `desc` is a frame of this UMEM that neither the kernel nor anyone else uses.
+    #[inline]
+    pub unsafe fn write(&self, desc: &mut FrameDesc, bytes: &[u8]) -> usize {
+        // Safety: by the caller's contract the frame is ours alone.
+        let mut data = unsafe { self.umem.data_mut(desc) };
+        data.cursor().set_pos(usize::MAX);
+        let buf = data.contents_mut();
+        let n = buf.len().min(bytes.len());
+        buf[..n].copy_from_slice(&bytes[..n]);
+        data.cursor().set_pos(n);
+        n
+    }
+
     /// Puts the chain `descs` (one frame: every buffer but the last flagged `XDP_PKT_CONTD`) on the tx ring,
     /// all or nothing; returns false when the ring has no room for all of it (the frame stays the caller's).
     #[inline]
