@@ -1,6 +1,35 @@
-// The eBPF toolchain check shared by the build scripts that build an eBPF crate with aya-build
-// (`engine/build.rs`, `bench/build.rs`, `testbed/build.rs`), pulled in with `include!`: build scripts cannot
-// share a library without a crate of their own.
+// What the build scripts that build an eBPF crate with aya-build share (`engine/build.rs`, `bench/build.rs`,
+// `testbed/build.rs`), pulled in with `include!`: build scripts cannot share a library without a crate of
+// their own.
+
+/// Builds the eBPF crate `name` at `root_dir` for `bpfel-unknown-none` into `OUT_DIR`, after checking the
+/// toolchain; `what` names its programs in errors. The build stops with the command that installs a missing
+/// toolchain, not deep inside aya-build.
+fn build_ebpf_crate(what: &str, name: &str, root_dir: &str) -> std::process::ExitCode {
+    if let Err(missing) = check_ebpf_toolchain() {
+        eprintln!("error: {what} cannot be built: {missing}; {INSTALL_HINT}");
+        return std::process::ExitCode::FAILURE;
+    }
+    // aya-build watches the eBPF crate; the code it shares with userspace lives beside it.
+    println!("cargo:rerun-if-changed=../ebpf/common");
+    println!("cargo:rerun-if-changed=../ebpf/toolchain.rs");
+    println!("cargo:rerun-if-env-changed=PATH");
+    // aya-build relays every stderr line of its cargo as a warning; keep only the compiler's own messages.
+    // Safety: the build script is single-threaded here, nothing reads the environment concurrently.
+    unsafe { std::env::set_var("CARGO_TERM_QUIET", "true") };
+    let package = aya_build::Package {
+        name,
+        root_dir,
+        ..Default::default()
+    };
+    match aya_build::build_ebpf([package], aya_build::Toolchain::Nightly) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: building {what} failed: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
 /// What fixes a missing eBPF toolchain.
 const INSTALL_HINT: &str = "install the eBPF toolchain with `sudo scripts/install-deps.sh` (see shared/TOOLCHAIN.md)";

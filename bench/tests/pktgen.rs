@@ -13,6 +13,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use vmknet::runtime::{CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, Capability, missing_capabilities};
 use vmknet_bench::pktgen::afpacket::{Frames, PacketTx};
 use vmknet_bench::pktgen::frame::FCS_LEN;
 use vmknet_bench::pktgen::templates::Templates;
@@ -22,12 +23,8 @@ use vmknet_bench::pktgen::{
 };
 use vmknet_testbed::Topology;
 
-const CAPS: [(u32, &str); 4] = [
-    (12, "CAP_NET_ADMIN"),
-    (13, "CAP_NET_RAW"),
-    (21, "CAP_SYS_ADMIN (network namespaces)"),
-    (39, "CAP_BPF"),
-];
+/// What the tests need: the generator and sink (BPF, XDP), the AF_PACKET capture, the testbed's namespace.
+const CAPS: [Capability; 4] = [CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, CAP_BPF];
 /// Frames per test: bounded, and few enough for the capture's socket buffer to keep them all.
 const FRAMES: u64 = 10_000;
 /// Queues of the veth pair, one per sending CPU: veth picks the receiving queue by the sending CPU, so each
@@ -41,17 +38,7 @@ const PACKET_AUXDATA: libc::c_int = 8;
 const CAPTURE_BUFFER: libc::c_int = 64 << 20;
 
 fn missing_privileges() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
-    let missing: Vec<&str> = CAPS
-        .iter()
-        .filter(|(bit, _)| effective & (1 << bit) == 0)
-        .map(|&(_, name)| name)
-        .collect();
+    let missing = missing_capabilities(&CAPS);
     (!missing.is_empty()).then(|| format!("missing {}", missing.join(", ")))
 }
 

@@ -15,6 +15,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use vmknet::runtime::{CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN, has_capability};
 use vmknet::xdp::{AttachMode, Classifier, SteeringEntries, XdpCounters, XdpError};
 use vmknet_common::classify::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN};
 use vmknet_common::keys::solicited_node;
@@ -144,19 +145,9 @@ fn moved(before: &XdpCounters, after: &XdpCounters) -> Vec<(XdpVerdict, u64)> {
 
 /// Skips (returning false, with the reason printed) unless the process holds the capabilities the test needs.
 fn privileged(test: &str) -> bool {
-    const CAP_NET_ADMIN: u32 = 12;
-    const CAP_SYS_ADMIN: u32 = 21;
-    const CAP_BPF: u32 = 39;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
-    let has = |cap: u32| effective & (1 << cap) != 0;
-    let ok = (has(CAP_BPF) || has(CAP_SYS_ADMIN)) && has(CAP_NET_ADMIN);
+    let ok = (has_capability(CAP_BPF) || has_capability(CAP_SYS_ADMIN)) && has_capability(CAP_NET_ADMIN);
     if !ok {
-        println!("skipping {test}: needs CAP_BPF and CAP_NET_ADMIN (run as root); CapEff={effective:#x}");
+        println!("skipping {test}: needs CAP_BPF and CAP_NET_ADMIN (run as root)");
     }
     ok
 }

@@ -5,25 +5,16 @@
 //! Needs CAP_SYS_ADMIN (namespaces), CAP_NET_ADMIN and CAP_BPF; without them each test prints why it skips.
 
 use vmknet::model::HostModel;
+use vmknet::runtime::{CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN, Capability, missing_capabilities};
 use vmknet_testbed::topology::run_command;
 use vmknet_testbed::{PeerSpec, Topology, peers_for};
 
-/// The capabilities the switch needs, by number (capability.h).
-const NEEDED: [(u32, &str); 3] = [(12, "CAP_NET_ADMIN"), (21, "CAP_SYS_ADMIN"), (39, "CAP_BPF")];
+/// The capabilities the switch needs.
+const NEEDED: [Capability; 3] = [CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF];
 
 /// Whether the switch can be built here; prints why the test skips when not.
 fn privileged(test: &str) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
-    let missing: Vec<&str> = NEEDED
-        .iter()
-        .filter(|(bit, _)| effective & (1 << bit) == 0)
-        .map(|&(_, name)| name)
-        .collect();
+    let missing = missing_capabilities(&NEEDED);
     if !missing.is_empty() {
         println!("skipping {test}: missing {}", missing.join(", "));
     }

@@ -13,24 +13,16 @@ use std::time::{Duration, Instant};
 
 use vmknet::io::xsk::XskConfig;
 use vmknet::model::HostModel;
-use vmknet::runtime::check_capabilities;
+use vmknet::runtime::{CAP_SYS_ADMIN, check_capabilities, has_capability};
 use vmknet_common::DropReason;
 use vmknet_testbed::{DEFAULT_SEED, vsphere_mix};
-
-const CAP_SYS_ADMIN: u32 = 21;
 
 /// What the demo would miss here, if anything.
 fn missing() -> Option<String> {
     if let Err(err) = check_capabilities(2 * XskConfig::default().umem_bytes()) {
         return Some(err.to_string());
     }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
-    (effective & (1 << CAP_SYS_ADMIN) == 0).then(|| "missing CAP_SYS_ADMIN (network namespaces)".to_owned())
+    (!has_capability(CAP_SYS_ADMIN)).then(|| "missing CAP_SYS_ADMIN (network namespaces)".to_owned())
 }
 
 /// Whether the demo can run here; prints why the test skips when not.

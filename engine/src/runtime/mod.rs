@@ -31,7 +31,10 @@ use std::time::Instant;
 
 pub use cpus::{CpuList, CpuListError, NetstackCpu, NetstackCpuError};
 pub use local::{EgressCounts, Fate, LocalPort, MAX_PACKET, REPLY_LEN, SubmitError};
-pub use preflight::{VlanOffload, check_capabilities, vlan_offload};
+pub use preflight::{
+    CAP_BPF, CAP_IPC_LOCK, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, Capability, VlanOffload, check_capabilities,
+    has_capability, missing_capabilities, vlan_offload,
+};
 pub use worker::{BATCH, LiveCounts};
 
 use crate::io::xsk::{DataPath, FillRing, ReturnQueue, SocketStats, UmemAccount, XskConfig, XskError};

@@ -9,11 +9,57 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::RuntimeError;
 
-const CAP_NET_ADMIN: u32 = 12;
-const CAP_NET_RAW: u32 = 13;
-const CAP_IPC_LOCK: u32 = 14;
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_BPF: u32 = 39;
+/// A Linux capability: its bit in the capability sets (`capability.h`) and its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capability {
+    /// The bit number.
+    pub bit: u32,
+    /// `CAP_...`.
+    pub name: &'static str,
+}
+
+/// Configure interfaces, attach XDP.
+pub const CAP_NET_ADMIN: Capability = Capability {
+    bit: 12,
+    name: "CAP_NET_ADMIN",
+};
+/// Open AF_XDP and AF_PACKET sockets.
+pub const CAP_NET_RAW: Capability = Capability {
+    bit: 13,
+    name: "CAP_NET_RAW",
+};
+/// Pin memory (UMEMs) beyond RLIMIT_MEMLOCK.
+pub const CAP_IPC_LOCK: Capability = Capability {
+    bit: 14,
+    name: "CAP_IPC_LOCK",
+};
+/// Create network namespaces (the testbed); also grants what CAP_BPF does.
+pub const CAP_SYS_ADMIN: Capability = Capability {
+    bit: 21,
+    name: "CAP_SYS_ADMIN",
+};
+/// Load BPF programs and maps.
+pub const CAP_BPF: Capability = Capability {
+    bit: 39,
+    name: "CAP_BPF",
+};
+
+/// Whether this process holds `capability` in its effective set (`CapEff` of `/proc/self/status`; none when
+/// that cannot be read).
+pub fn has_capability(capability: Capability) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    effective & (1 << capability.bit) != 0
+}
+
+/// The names of the capabilities of `needed` this process lacks, in order.
+pub fn missing_capabilities(needed: &[Capability]) -> Vec<&'static str> {
+    needed.iter().filter(|c| !has_capability(**c)).map(|c| c.name).collect()
+}
 
 /// Checks that this process holds what the fast path needs to load BPF, attach XDP, open AF_XDP sockets and
 /// pin `umem_bytes` of UMEM: CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW, and CAP_IPC_LOCK or enough RLIMIT_MEMLOCK.
@@ -21,24 +67,17 @@ const CAP_BPF: u32 = 39;
 /// # Errors
 /// [`RuntimeError::Capabilities`] naming every missing capability.
 pub fn check_capabilities(umem_bytes: u64) -> Result<(), RuntimeError> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
-    let has = |cap: u32| effective & (1 << cap) != 0;
     let mut missing = Vec::new();
-    if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
+    if !has_capability(CAP_BPF) && !has_capability(CAP_SYS_ADMIN) {
         missing.push("CAP_BPF".to_owned());
     }
-    if !has(CAP_NET_ADMIN) {
+    if !has_capability(CAP_NET_ADMIN) {
         missing.push("CAP_NET_ADMIN".to_owned());
     }
-    if !has(CAP_NET_RAW) {
+    if !has_capability(CAP_NET_RAW) {
         missing.push("CAP_NET_RAW".to_owned());
     }
-    if !has(CAP_IPC_LOCK) {
+    if !has_capability(CAP_IPC_LOCK) {
         let limit = memlock_limit();
         if limit < umem_bytes {
             missing.push(format!(

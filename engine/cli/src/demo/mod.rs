@@ -29,7 +29,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use vmknet::io::xsk::XskConfig;
 use vmknet::model::HostModel;
-use vmknet::runtime::{CpuList, check_capabilities};
+use vmknet::runtime::{CAP_SYS_ADMIN, CpuList, check_capabilities, has_capability};
 use vmknet_testbed::topology::run_command;
 use vmknet_testbed::{DEFAULT_SEED, Topology, bad_cases, testbed_host, vsphere_mix};
 
@@ -38,8 +38,6 @@ use super::{Format, emit};
 
 /// Queues of the veth pair, senders and workers.
 const QUEUES: u32 = 2;
-/// Bit of CAP_SYS_ADMIN in the capability sets.
-const CAP_SYS_ADMIN: u32 = 21;
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
@@ -254,13 +252,7 @@ fn preflight(umem_bytes: u64) -> Result<(), String> {
     if let Err(err) = check_capabilities(umem_bytes) {
         missing.push(err.to_string());
     }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
-    if effective & (1 << CAP_SYS_ADMIN) == 0 {
+    if !has_capability(CAP_SYS_ADMIN) {
         missing.push("missing CAP_SYS_ADMIN (to create the network namespace); run as root".to_owned());
     }
     for (tool, arg, package) in [("ip", "-V", "iproute2"), ("ethtool", "--version", "ethtool")] {
