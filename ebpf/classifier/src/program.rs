@@ -1,4 +1,5 @@
-//! The XDP program, its maps, and the kernel-side [`FrameBytes`] and [`SteeringTables`] implementations.
+//! The XDP program, its maps, and the kernel-side [`SteeringTables`] implementation (the packet is read through
+//! [`LinearPacket`]).
 //!
 //! The entry point is thin: [`vmknet_xdp`] maps a failure of the body to `XDP_ABORTED`. The body only fails
 //! when an array lookup with an in-range index fails, which the kernel never does; the abort would show in the
@@ -14,7 +15,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use vmknet_common::{
-    FrameBytes, Ipv4Key, Ipv6Key, MacKey, Steer, SteerTarget, SteeringTables, XdpConfig, XdpVerdict, classify,
+    Ipv4Key, Ipv6Key, LinearPacket, MacKey, Steer, SteerTarget, SteeringTables, XdpConfig, XdpVerdict, classify,
     xdp::socket_slot,
 };
 
@@ -47,10 +48,8 @@ fn vmknet_xdp(ctx: XdpContext) -> u32 {
 }
 
 fn try_steer(ctx: &XdpContext) -> Result<u32, ()> {
-    let frame = Packet {
-        data: ctx.data(),
-        data_end: ctx.data_end(),
-    };
+    // Safety: the range is this program's packet data, as the XDP context gives it.
+    let frame = unsafe { LinearPacket::new(ctx.data(), ctx.data_end()) };
     let (verdict, action) = match classify(&frame, &Maps) {
         Steer::Steered { target, .. } => {
             let n_netstacks = CONFIG.get(0).ok_or(())?.n_netstacks;
@@ -69,29 +68,6 @@ fn try_steer(ctx: &XdpContext) -> Result<u32, ()> {
     // other writer touches it during the increment.
     unsafe { *counter += 1 };
     Ok(action)
-}
-
-/// The linear part of the packet, `[data, data_end)`.
-struct Packet {
-    data: usize,
-    data_end: usize,
-}
-
-impl FrameBytes for Packet {
-    fn len(&self) -> usize {
-        self.data_end - self.data
-    }
-
-    #[inline(always)]
-    fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
-        // Compare packet pointers, not lengths: the verifier only learns the range from a check of this form.
-        let start = self.data + offset;
-        if start + N > self.data_end {
-            return None;
-        }
-        // Safety: `[start, start + N)` lies inside the packet's linear data, checked just above.
-        Some(unsafe { (start as *const [u8; N]).read_unaligned() })
-    }
 }
 
 /// The steering maps, filled by the engine's loader.

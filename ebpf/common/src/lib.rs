@@ -15,11 +15,13 @@
 pub mod access_port;
 pub mod classify;
 pub mod keys;
+pub mod packet;
 pub mod pktgen;
 pub mod reason;
 pub mod xdp;
 
 pub use classify::{FrameBytes, Steer, SteerPass, SteeringTables, classify};
 pub use keys::{Ipv4Key, Ipv6Key, MacKey, SteerTarget};
+pub use packet::LinearPacket;
 pub use reason::DropReason;
 pub use xdp::{XdpConfig, XdpVerdict};

@@ -1,4 +1,4 @@
-//! The programs, their maps and the kernel-side [`FrameBytesMut`] implementation.
+//! The programs and their maps; the packet bytes are read and written through [`LinearPacket`].
 //!
 //! Each entry point is thin; a failing body (a frame shorter than its layout, a template that does not fit)
 //! returns `XDP_ABORTED`, which the kernel counts in the `xdp:xdp_exception` tracepoint and the generator
@@ -12,8 +12,8 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use vmknet_common::{
-    FrameBytes,
-    pktgen::{FlowCursor, FrameBytesMut, GenConfig, GenCounters, MAX_TEMPLATE_LEN, SinkConfig, Template, rewrite_flow},
+    FrameBytes, LinearPacket,
+    pktgen::{FlowCursor, GenConfig, GenCounters, MAX_TEMPLATE_LEN, SinkConfig, Template, rewrite_flow},
 };
 
 /// Smallest template the replay program plays: an Ethernet header.
@@ -50,7 +50,7 @@ fn pktgen_sink(ctx: XdpContext) -> u32 {
 
 fn try_flows(ctx: &XdpContext) -> Result<u32, ()> {
     let config = CONFIG.get(0).ok_or(())?;
-    let mut frame = Packet::of(ctx);
+    let mut frame = packet(ctx);
     // A single flow is the template itself, which the kernel copied into the page and nothing changed since:
     // no rewrite, as in xdp-trafficgen's `xdp_redirect_notouch`.
     if config.varies() {
@@ -116,49 +116,10 @@ fn count(len: usize) -> Result<(), ()> {
     Ok(())
 }
 
-/// The linear part of the packet, `[data, data_end)`.
-struct Packet {
-    data: usize,
-    data_end: usize,
-}
-
-impl Packet {
-    fn of(ctx: &XdpContext) -> Self {
-        Self {
-            data: ctx.data(),
-            data_end: ctx.data_end(),
-        }
-    }
-}
-
-impl FrameBytes for Packet {
-    fn len(&self) -> usize {
-        self.data_end - self.data
-    }
-
-    #[inline(always)]
-    fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
-        // Compare packet pointers, not lengths: the verifier only learns the range from a check of this form.
-        let start = self.data + offset;
-        if start + N > self.data_end {
-            return None;
-        }
-        // Safety: `[start, start + N)` lies inside the packet's linear data, checked just above.
-        Some(unsafe { (start as *const [u8; N]).read_unaligned() })
-    }
-}
-
-impl FrameBytesMut for Packet {
-    #[inline(always)]
-    fn write<const N: usize>(&mut self, offset: usize, bytes: [u8; N]) -> Option<()> {
-        let start = self.data + offset;
-        if start + N > self.data_end {
-            return None;
-        }
-        // Safety: as in `read`; XDP packet data is writable.
-        unsafe { (start as *mut [u8; N]).write_unaligned(bytes) };
-        Some(())
-    }
+/// The linear part of the packet the program runs on.
+fn packet(ctx: &XdpContext) -> LinearPacket {
+    // Safety: the range is this program's packet data, as the XDP context gives it.
+    unsafe { LinearPacket::new(ctx.data(), ctx.data_end()) }
 }
 
 #[unsafe(link_section = "license")]
