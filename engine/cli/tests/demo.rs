@@ -17,6 +17,9 @@ use vmknet::runtime::{CAP_SYS_ADMIN, check_capabilities, has_capability};
 use vmknet_common::DropReason;
 use vmknet_testbed::{DEFAULT_SEED, vsphere_mix};
 
+mod support;
+use support::Reap;
+
 /// What the demo would miss here, if anything.
 fn missing() -> Option<String> {
     if let Err(err) = check_capabilities(2 * XskConfig::default().umem_bytes()) {
@@ -192,14 +195,6 @@ fn interrupt_demo(signal: libc::c_int) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start vmknet demo");
-    /// Kills the child if the test fails before it exits.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let stdout = child.stdout.take().expect("stdout");
     let stderr = child.stderr.take().expect("stderr");
     let mut child = Reap(child);

@@ -24,6 +24,9 @@ use vmknet_testbed::Topology;
 use vmknet_testbed::ping::ping;
 use vmknet_testbed::topology::run_command;
 
+mod support;
+use support::Reap;
+
 const HOST: &str = r#"
 [host]
 name = "esx-ping"
@@ -251,14 +254,6 @@ fn show_neighbors_from_a_running_engine() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start vmknet run");
-    /// Kills the child if the test fails before it exits.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let stderr = child.stderr.take().expect("stderr");
     let mut child = Reap(child);
     let mut lines = BufReader::new(stderr).lines();

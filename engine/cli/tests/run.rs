@@ -13,6 +13,9 @@ use vmknet::io::xsk::XskConfig;
 use vmknet::runtime::{CpuList, check_capabilities};
 use vmknet_testbed::Topology;
 
+mod support;
+use support::Reap;
+
 /// Skips (returning false, with the reason printed) unless the process holds what a two-queue engine needs,
 /// as the engine itself checks it.
 fn privileged(test: &str) -> bool {
@@ -59,14 +62,6 @@ fn run_command_reports_and_detaches_on_sigint() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start vmknet run");
-    /// Kills the child if the test fails before it exits.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let stderr = child.stderr.take().expect("stderr");
     let stdout = child.stdout.take().expect("stdout");
     let mut child = Reap(child);
