@@ -5,18 +5,23 @@
 //! when an array lookup with an in-range index fails, which the kernel never does; the abort would show in the
 //! `xdp:xdp_exception` tracepoint rather than in the verdict counters.
 //!
+//! A frame passed to Linux that [`announcement`] recognises (a gratuitous ARP or unsolicited neighbour
+//! advertisement) on a VLAN that carries a vmk (`LEARN_VLANS`) is also reported in the `LEARNED` ring buffer
+//! for the engine's neighbour caches; a full ring counts in `LEARN_COUNTS`. The verdict is unchanged.
+//!
 //! Frames with fragments (`xdp.frags`, jumbo frames in multi-buffer mode) are classified on their linear
 //! part, which holds far more than the 58 bytes [`classify`] may read.
 
 use aya_ebpf::{
     bindings::xdp_action::{XDP_ABORTED, XDP_DROP, XDP_PASS},
     macros::{map, xdp},
-    maps::{Array, HashMap, PerCpuArray, XskMap},
+    maps::{Array, HashMap, PerCpuArray, RingBuf, XskMap},
     programs::XdpContext,
 };
 use vmknet_common::{
-    Ipv4Key, Ipv6Key, LinearPacket, MacKey, Steer, SteerTarget, SteeringTables, XdpConfig, XdpVerdict, classify,
-    xdp::socket_slot,
+    Announcement, Ipv4Key, Ipv6Key, LinearPacket, MacKey, Steer, SteerTarget, SteeringTables, XdpConfig, XdpVerdict,
+    announcement, classify,
+    xdp::{LEARN_COUNTERS, LEARN_REPORTED, LEARN_RING_FULL, socket_slot},
 };
 
 /// Capacity of each steering map (vmks × VLANs, ARP targets, solicited-node groups).
@@ -42,6 +47,16 @@ static CONFIG: Array<XdpConfig> = Array::with_max_entries(1, 0);
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(XdpVerdict::COUNTERS, 0);
 
+/// Per VLAN id, 1 when a vmk is on that VLAN: announcements on other VLANs are not reported.
+#[map]
+static LEARN_VLANS: Array<u8> = Array::with_max_entries(4096, 0);
+/// Announcements for the engine: [`Announcement`] records.
+#[map]
+static LEARNED: RingBuf = RingBuf::with_byte_size(64 * 1024, 0);
+/// Announcements reported and lost to a full ring, indexed by `LEARN_REPORTED` and `LEARN_RING_FULL`.
+#[map]
+static LEARN_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(LEARN_COUNTERS, 0);
+
 #[xdp(frags)]
 fn vmknet_xdp(ctx: XdpContext) -> u32 {
     try_steer(&ctx).unwrap_or(XDP_ABORTED)
@@ -60,14 +75,41 @@ fn try_steer(ctx: &XdpContext) -> Result<u32, ()> {
                 Err(action) => (XdpVerdict::PassedNoSocket, action),
             }
         }
-        Steer::Pass(_) => (XdpVerdict::PassedNotOurs, XDP_PASS),
+        Steer::Pass(_) => {
+            report_announcement(&frame)?;
+            (XdpVerdict::PassedNotOurs, XDP_PASS)
+        }
         Steer::Drop(reason) => (XdpVerdict::Dropped(reason), XDP_DROP),
     };
-    let counter = COUNTERS.get_ptr_mut(verdict.counter()).ok_or(())?;
+    count(&COUNTERS, verdict.counter())?;
+    Ok(action)
+}
+
+/// Reports the announcement `frame` makes, if any, when its VLAN carries a vmk.
+fn report_announcement(frame: &LinearPacket) -> Result<(), ()> {
+    let Some(record) = announcement(frame) else {
+        return Ok(());
+    };
+    if LEARN_VLANS.get(u32::from(record.vlan)).copied() != Some(1) {
+        return Ok(());
+    }
+    match LEARNED.reserve::<Announcement>(0) {
+        Some(mut entry) => {
+            entry.write(record);
+            entry.submit(0);
+            count(&LEARN_COUNTS, LEARN_REPORTED)
+        }
+        None => count(&LEARN_COUNTS, LEARN_RING_FULL),
+    }
+}
+
+/// Adds one to this CPU's counter `index` of `counters`.
+fn count(counters: &PerCpuArray<u64>, index: u32) -> Result<(), ()> {
+    let counter = counters.get_ptr_mut(index).ok_or(())?;
     // Safety: the pointer is this CPU's slot of an in-range element; XDP runs with migration disabled, so no
     // other writer touches it during the increment.
     unsafe { *counter += 1 };
-    Ok(action)
+    Ok(())
 }
 
 /// The steering maps, filled by the engine's loader.

@@ -10,10 +10,14 @@
 //! IEEE 802.1Q, never valid on the wire). Frames too short for their Ethernet or VLAN header are dropped
 //! whoever they are for.
 //!
-//! This module reads at most 58 bytes of a frame and takes constant time, so it is cheap in the kernel and
-//! acceptable to the verifier (no loops).
+//! [`announcement`] recognises, among the frames passed to Linux, a neighbour's gratuitous ARP or unsolicited
+//! neighbour advertisement: the XDP program reports those to the engine so its neighbour caches follow a
+//! neighbour whose MAC changed, while Linux gets the frame as before.
+//!
+//! [`classify`] reads at most 58 bytes of a frame, [`announcement`] at most 90; both take constant time, so
+//! they are cheap in the kernel and acceptable to the verifier (no loops).
 
-use crate::keys::{Ipv4Key, Ipv6Key, MacKey, SteerTarget, UNTAGGED_VLAN};
+use crate::keys::{Announcement, Ipv4Key, Ipv6Key, MacKey, SteerTarget, UNTAGGED_VLAN};
 use crate::reason::DropReason;
 
 /// Ethernet header length without tags.
@@ -36,6 +40,10 @@ pub const RESERVED_VLAN: u16 = 4095;
 const BROADCAST_MAC: [u8; 6] = [0xff; 6];
 const IPV6_NEXT_HEADER_ICMPV6: u8 = 58;
 const ICMPV6_NEIGHBOR_SOLICITATION: u8 = 135;
+const ICMPV6_NEIGHBOR_ADVERTISEMENT: u8 = 136;
+/// `33:33:00:00:00:01`, the MAC of the all-nodes group ff02::1.
+const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
+const ALL_NODES: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 
 /// Read access to a frame's bytes, implemented over a slice in userspace and over the packet pointers in XDP.
 pub trait FrameBytes {
@@ -213,6 +221,63 @@ where
     }
 }
 
+/// The announcement `frame` makes, if it is a neighbour's gratuitous ARP or unsolicited neighbour
+/// advertisement:
+/// - a broadcast ARP packet (request or reply) for IPv4 over Ethernet whose sender address is its target
+///   address and not 0.0.0.0 (an RFC 5227 probe announces nothing);
+/// - an ICMPv6 neighbour advertisement, carried directly after the fixed header, to ff02::1 with hop limit
+///   255, the Solicited flag clear and the Override flag set (RFC 4861 §7.2.6), whose first option is the
+///   target link-layer address. Without Override a receiver must not replace a known MAC (§7.2.5).
+///
+/// Only the headers are checked: the ICMPv6 checksum is Linux's business.
+pub fn announcement<F: FrameBytes + ?Sized>(frame: &F) -> Option<Announcement> {
+    let framing = parse_framing(frame).ok()?;
+    let dst = frame.read::<6>(0)?;
+    let payload = framing.payload_offset();
+    let mut record = Announcement {
+        vlan: framing.vlan,
+        family: 4,
+        pad: 0,
+        mac: [0; 6],
+        pad2: [0; 2],
+        addr: [0; 16],
+    };
+    if dst == BROADCAST_MAC && framing.ethertype == ETHERTYPE_ARP {
+        // htype 1, ptype IPv4, hlen 6, plen 4; then the operation, SHA, SPA, THA, TPA.
+        let arp = frame.read::<28>(payload)?;
+        let ipv4_over_ethernet = arp[..6] == [0, 1, 0x08, 0x00, 6, 4];
+        let (spa, tpa) = (
+            [arp[14], arp[15], arp[16], arp[17]],
+            [arp[24], arp[25], arp[26], arp[27]],
+        );
+        if !ipv4_over_ethernet || spa != tpa || spa == [0; 4] {
+            return None;
+        }
+        record.mac = [arp[8], arp[9], arp[10], arp[11], arp[12], arp[13]];
+        record.addr[..4].copy_from_slice(&spa);
+        return Some(record);
+    }
+    if dst != ALL_NODES_MAC || framing.ethertype != ETHERTYPE_IPV6 {
+        return None;
+    }
+    let [next_header, hop_limit] = frame.read::<2>(payload + 6)?;
+    if next_header != IPV6_NEXT_HEADER_ICMPV6 || hop_limit != 255 || frame.read::<16>(payload + 24)? != ALL_NODES {
+        return None;
+    }
+    // Type, code, checksum, flags (R S O), reserved, target, then the option: type 2, length 1, the MAC.
+    let icmp = payload + 40;
+    let [kind, code] = frame.read::<2>(icmp)?;
+    let flags = frame.read_u8(icmp + 4)?;
+    let [option, option_len, m0, m1, m2, m3, m4, m5] = frame.read::<8>(icmp + 24)?;
+    if kind != ICMPV6_NEIGHBOR_ADVERTISEMENT || code != 0 || flags & 0x60 != 0x20 || (option, option_len) != (2, 1) {
+        return None;
+    }
+    record.family = 6;
+    record.mac = [m0, m1, m2, m3, m4, m5];
+    record.addr = frame.read::<16>(icmp + 8)?;
+    Some(record)
+}
+
 /// `33:33:ff:xx:xx:xx`, the MAC of a solicited-node group.
 fn is_solicited_node_mac(mac: &[u8; 6]) -> bool {
     mac[0] == 0x33 && mac[1] == 0x33 && mac[2] == 0xff
@@ -331,6 +396,98 @@ mod tests {
         ip[40] = 128; // echo request to the group is not a solicitation
         let f = frame(dst, &[10], ETHERTYPE_IPV6, &ip);
         assert_eq!(classify(f.as_slice(), &OneVmk), Steer::Pass(SteerPass::NotOurs));
+    }
+
+    fn gratuitous_arp(op: u8, mac: [u8; 6], spa: [u8; 4], tpa: [u8; 4]) -> [u8; 28] {
+        let mut arp = [0u8; 28];
+        arp[..8].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, op]);
+        arp[8..14].copy_from_slice(&mac);
+        arp[14..18].copy_from_slice(&spa);
+        arp[24..28].copy_from_slice(&tpa);
+        arp
+    }
+
+    fn unsolicited_na(flags: u8, target: [u8; 16], mac: [u8; 6]) -> [u8; 72] {
+        let mut ip = [0u8; 72];
+        ip[0] = 0x60;
+        ip[6] = IPV6_NEXT_HEADER_ICMPV6;
+        ip[7] = 255;
+        ip[24..40].copy_from_slice(&ALL_NODES);
+        ip[40] = ICMPV6_NEIGHBOR_ADVERTISEMENT;
+        ip[44] = flags;
+        ip[48..64].copy_from_slice(&target);
+        ip[64..66].copy_from_slice(&[2, 1]);
+        ip[66..72].copy_from_slice(&mac);
+        ip
+    }
+
+    #[test]
+    fn gratuitous_arp_is_announced_and_passed() {
+        let mac = [0x02, 0, 0, 0, 0, 0x99];
+        let peer = [10, 10, 10, 50];
+        for op in [1, 2] {
+            let f = frame(
+                BROADCAST_MAC,
+                &[10],
+                ETHERTYPE_ARP,
+                &gratuitous_arp(op, mac, peer, peer),
+            );
+            assert_eq!(classify(f.as_slice(), &OneVmk), Steer::Pass(SteerPass::NotOurs));
+            let record = announcement(f.as_slice()).expect("announced");
+            assert_eq!((record.vlan, record.family, record.mac), (10, 4, mac));
+            assert_eq!(record.addr[..4], peer);
+            assert_eq!(record.addr[4..], [0; 12]);
+        }
+        // A request for another address, a probe (sender 0.0.0.0), a truncated packet: no announcement.
+        let request = frame(
+            BROADCAST_MAC,
+            &[10],
+            ETHERTYPE_ARP,
+            &gratuitous_arp(1, mac, peer, [10, 10, 10, 1]),
+        );
+        let probe = frame(
+            BROADCAST_MAC,
+            &[10],
+            ETHERTYPE_ARP,
+            &gratuitous_arp(1, mac, [0; 4], [0; 4]),
+        );
+        let short = frame(
+            BROADCAST_MAC,
+            &[10],
+            ETHERTYPE_ARP,
+            &gratuitous_arp(1, mac, peer, peer)[..27],
+        );
+        for f in [request, probe, short] {
+            assert_eq!(announcement(f.as_slice()), None);
+        }
+    }
+
+    #[test]
+    fn unsolicited_na_with_override_is_announced() {
+        let mac = [0x02, 0, 0, 0, 0, 0x99];
+        let f = frame(ALL_NODES_MAC, &[], ETHERTYPE_IPV6, &unsolicited_na(0x20, VMK_IP6, mac));
+        assert_eq!(classify(f.as_slice(), &OneVmk), Steer::Pass(SteerPass::NotOurs));
+        let record = announcement(f.as_slice()).expect("announced");
+        assert_eq!(
+            (record.vlan, record.family, record.mac, record.addr),
+            (0, 6, mac, VMK_IP6)
+        );
+        // Solicited, or without Override: nothing to report.
+        for flags in [0x60, 0x00, 0x40] {
+            let f = frame(ALL_NODES_MAC, &[], ETHERTYPE_IPV6, &unsolicited_na(flags, VMK_IP6, mac));
+            assert_eq!(announcement(f.as_slice()), None, "flags {flags:#x}");
+        }
+        let mut hop = unsolicited_na(0x20, VMK_IP6, mac);
+        hop[7] = 64;
+        let f = frame(ALL_NODES_MAC, &[], ETHERTYPE_IPV6, &hop);
+        assert_eq!(announcement(f.as_slice()), None);
+        let f = frame(
+            ALL_NODES_MAC,
+            &[],
+            ETHERTYPE_IPV6,
+            &unsolicited_na(0x20, VMK_IP6, mac)[..71],
+        );
+        assert_eq!(announcement(f.as_slice()), None);
     }
 
     #[test]

@@ -71,6 +71,25 @@ pub struct SteerTarget {
     pub vmk: u32,
 }
 
+/// What the XDP program reports of a gratuitous ARP or unsolicited neighbour advertisement it passes to
+/// Linux: a neighbour on `vlan` announces that `addr` is at `mac`. One record of the learn ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Announcement {
+    /// VLAN id (0 for untagged).
+    pub vlan: u16,
+    /// 4 (the first four bytes of `addr` are the IPv4 address, the rest zero) or 6.
+    pub family: u8,
+    /// Always zero.
+    pub pad: u8,
+    /// The announced MAC address.
+    pub mac: [u8; 6],
+    /// Always zero.
+    pub pad2: [u8; 2],
+    /// The announced address in network byte order.
+    pub addr: [u8; 16],
+}
+
 /// The solicited-node multicast address (RFC 4291 §2.7.1) of `addr`: `ff02::1:ffXX:XXXX`.
 pub const fn solicited_node(addr: [u8; 16]) -> [u8; 16] {
     [
@@ -86,6 +105,7 @@ mod pod {
     unsafe impl aya::Pod for super::Ipv4Key {}
     unsafe impl aya::Pod for super::Ipv6Key {}
     unsafe impl aya::Pod for super::SteerTarget {}
+    unsafe impl aya::Pod for super::Announcement {}
 }
 
 #[cfg(test)]
@@ -98,6 +118,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<Ipv4Key>(), 8);
         assert_eq!(core::mem::size_of::<Ipv6Key>(), 20);
         assert_eq!(core::mem::size_of::<SteerTarget>(), 8);
+        assert_eq!(core::mem::size_of::<Announcement>(), 28);
     }
 
     #[test]

@@ -20,8 +20,8 @@ pub mod pktgen;
 pub mod reason;
 pub mod xdp;
 
-pub use classify::{FrameBytes, Steer, SteerPass, SteeringTables, classify};
-pub use keys::{Ipv4Key, Ipv6Key, MacKey, SteerTarget};
+pub use classify::{FrameBytes, Steer, SteerPass, SteeringTables, announcement, classify};
+pub use keys::{Announcement, Ipv4Key, Ipv6Key, MacKey, SteerTarget};
 pub use packet::LinearPacket;
 pub use reason::DropReason;
 pub use xdp::{XdpConfig, XdpVerdict};

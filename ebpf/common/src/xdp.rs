@@ -44,6 +44,13 @@ impl XdpVerdict {
     }
 }
 
+/// Index of the learn counter of announcements written to the learn ring buffer.
+pub const LEARN_REPORTED: u32 = 0;
+/// Index of the learn counter of announcements lost because the learn ring buffer was full.
+pub const LEARN_RING_FULL: u32 = 1;
+/// Length of the per-CPU learn counter array.
+pub const LEARN_COUNTERS: u32 = 2;
+
 /// The program's configuration, the single element of its config array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -284,13 +284,26 @@ impl Shared {
         let mut forwarded = false;
         cache.take_journal(|event| {
             forwarded = true;
-            if port.learned.push(event).is_err() {
-                bump(&self.learn_dropped, 1);
-            }
+            self.push_learned(port, event);
         });
         // Once per round with events, never per frame.
         if forwarded {
             port.bell.ring();
+        }
+    }
+
+    /// Hands a neighbour's announcement to `netstack`'s owner (from the learner, see `learn.rs`).
+    pub(super) fn announce(&self, netstack: NetstackId, event: LearnEvent) {
+        if let Some(port) = self.netstacks.get(netstack.index()) {
+            self.push_learned(port, event);
+            port.bell.ring();
+        }
+    }
+
+    /// Queues `event` for `port`'s owner, or counts it dropped when the queue is full.
+    fn push_learned(&self, port: &NetstackPort, event: LearnEvent) {
+        if port.learned.push(event).is_err() {
+            bump(&self.learn_dropped, 1);
         }
     }
 

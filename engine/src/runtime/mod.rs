@@ -15,10 +15,14 @@
 //! `local.rs`): each netstack's egress is owned by one worker, which sends from egress frames the first
 //! queue's UMEM sets aside.
 //!
+//! A learner thread (`learn.rs`) drains the classifier's reports of gratuitous ARP and unsolicited neighbour
+//! advertisements into the owners' neighbour caches; it is stopped and joined with the workers.
+//!
 //! Capabilities are checked by the caller first ([`check_capabilities`]), before the host file is even read.
 
 mod cpus;
 mod gather;
+mod learn;
 mod local;
 mod preflight;
 mod worker;
@@ -42,7 +46,8 @@ use crate::model::{HostModel, NetstackId};
 use crate::netstack::{NetstackError, RouteTable};
 use crate::pipeline::{FragmentStats, HostTables, Pipeline, SteeringMaps};
 use crate::stats::{Counters, Report};
-use crate::xdp::{AttachMode, Classifier, SteeringEntries, XdpCounters, XdpError};
+use crate::xdp::{AttachMode, Classifier, LearnCounts, SteeringEntries, XdpCounters, XdpError};
+use learn::Learner;
 use local::{OwnedEgress, Shared};
 use worker::{LiveCell, OwnedFill, Release, ServedRing, Worker, WorkerOutput};
 
@@ -310,6 +315,8 @@ pub struct Engine {
     /// The host's own traffic.
     local: Arc<Shared>,
     port: Option<LocalPort>,
+    /// The thread draining the classifier's announcements.
+    learner: Option<JoinHandle<()>>,
     info: StartInfo,
     /// Declared last, so that it is dropped (and the program detached) after `Drop` has joined the workers.
     classifier: Classifier,
@@ -381,6 +388,7 @@ impl Engine {
         let mut engine = Self {
             local: Arc::clone(&local),
             port: Some(LocalPort::new(Arc::clone(&local), Arc::clone(&model), packets)),
+            learner: None,
             model,
             stop: Arc::new(AtomicBool::new(false)),
             workers: Vec::new(),
@@ -476,6 +484,17 @@ impl Engine {
             new_worker(format!("vmknet-n{netstack}"), cpu, Vec::new(), rings, &engine)
         });
         let workers: Vec<Worker> = queue_workers.into_iter().chain(dedicated_workers).collect();
+        if let Some(ring) = engine.classifier.take_learned()? {
+            let learner = Learner::new(ring, &engine.model, Arc::clone(&engine.local), Arc::clone(&engine.stop));
+            let thread = std::thread::Builder::new()
+                .name("vmknet-learn".to_owned())
+                .spawn(move || learner.run())
+                .map_err(|source| RuntimeError::Spawn {
+                    worker: "vmknet-learn".to_owned(),
+                    source,
+                })?;
+            engine.learner = Some(thread);
+        }
         for worker in workers {
             let (name, cpu) = (worker.name.clone(), worker.cpu);
             // On error `engine` is dropped: the workers started so far are stopped and the program detached.
@@ -531,6 +550,14 @@ impl Engine {
         self.classifier.counters()
     }
 
+    /// The classifier's reports of gratuitous ARP and unsolicited neighbour advertisements so far.
+    ///
+    /// # Errors
+    /// [`XdpError::Map`] when the kernel refuses the read.
+    pub fn learn_counts(&self) -> Result<LearnCounts, XdpError> {
+        self.classifier.learn_counts()
+    }
+
     /// Stops and joins the workers, merges their counters, reads the sockets' and the program's statistics
     /// and balances each UMEM's books, then closes the sockets and detaches the program.
     ///
@@ -538,6 +565,11 @@ impl Engine {
     /// The first worker error; the program is detached all the same.
     pub fn finish(mut self) -> Result<RunSummary, RuntimeError> {
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(learner) = self.learner.take()
+            && learner.join().is_err()
+        {
+            return Err(RuntimeError::WorkerPanicked("vmknet-learn".to_owned()));
+        }
         let mut outputs = Vec::with_capacity(self.workers.len());
         let mut first_error = None;
         let mut workers = Vec::with_capacity(self.workers.len());
@@ -666,6 +698,9 @@ impl Drop for Engine {
         self.stop.store(true, Ordering::Relaxed);
         for handle in self.workers.drain(..) {
             let _ = handle.thread.join();
+        }
+        if let Some(learner) = self.learner.take() {
+            let _ = learner.join();
         }
     }
 }

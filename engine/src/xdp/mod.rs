@@ -5,6 +5,9 @@
 //! caller's job. It never decides what is steered: that is [`vmknet_common::classify`], run in the kernel.
 //! Dropping the [`Classifier`] detaches the program and frees its maps.
 //!
+//! The program reports gratuitous ARP and unsolicited neighbour advertisements on the VLANs of the steering
+//! entries in a ring buffer, which [`Classifier::take_learned`] hands to whoever drains it.
+//!
 //! Needs CAP_BPF and CAP_NET_ADMIN (root is simplest); kernel 5.18 or later for multi-buffer (`xdp.frags`)
 //! programs.
 
@@ -14,10 +17,11 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use aya::maps::{Array, HashMap, MapData, PerCpuArray, XskMap};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf, XskMap};
 use aya::programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
-use vmknet_common::{Ipv4Key, Ipv6Key, MacKey, SteerTarget, XdpConfig, XdpVerdict, xdp::socket_slot};
+use vmknet_common::xdp::{LEARN_COUNTERS, LEARN_REPORTED, LEARN_RING_FULL, socket_slot};
+use vmknet_common::{Ipv4Key, Ipv6Key, MacKey, SteerTarget, XdpConfig, XdpVerdict};
 
 pub use error::XdpError;
 
@@ -32,6 +36,21 @@ const VMK_MACS: &str = "VMK_MACS";
 const SOCKETS: &str = "SOCKETS";
 const CONFIG: &str = "CONFIG";
 const COUNTERS: &str = "COUNTERS";
+const LEARN_VLANS: &str = "LEARN_VLANS";
+const LEARNED: &str = "LEARNED";
+const LEARN_COUNTS: &str = "LEARN_COUNTS";
+
+/// The learn ring buffer, owned by whoever took it with [`Classifier::take_learned`].
+pub type LearnRing = RingBuf<MapData>;
+
+/// The program's announcement reports, summed over CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LearnCounts {
+    /// Announcements written to the learn ring buffer.
+    pub reported: u64,
+    /// Announcements lost because the ring buffer was full.
+    pub ring_full: u64,
+}
 
 /// Steering entries compiled from the host model, written into the classifier's maps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -125,7 +144,8 @@ impl Classifier {
         Ok(classifier)
     }
 
-    /// Writes `entries` into the steering maps, and every MAC of `by_mac` into the vmk MAC set.
+    /// Writes `entries` into the steering maps, every MAC of `by_mac` into the vmk MAC set and every VLAN of
+    /// `by_mac` into the VLANs whose announcements are reported.
     ///
     /// # Errors
     /// [`XdpError::NetstackOutOfRange`] for a target beyond the configured netstacks (nothing is written
@@ -145,7 +165,38 @@ impl Classifier {
         self.insert_all(STEER_BY_IPV6_GROUP, &entries.by_ipv6_group)?;
         let macs: BTreeSet<[u8; 6]> = entries.by_mac.iter().map(|(key, _)| key.mac).collect();
         let vmk_macs: Vec<([u8; 6], u8)> = macs.into_iter().map(|mac| (mac, 1)).collect();
-        self.insert_all(VMK_MACS, &vmk_macs)
+        self.insert_all(VMK_MACS, &vmk_macs)?;
+        let mut vlans: Array<_, u8> = self.map(LEARN_VLANS)?;
+        for (key, _) in &entries.by_mac {
+            vlans
+                .set(u32::from(key.vlan), 1, 0)
+                .map_err(|err| XdpError::map(LEARN_VLANS, "marking a VLAN", err))?;
+        }
+        Ok(())
+    }
+
+    /// Takes the learn ring buffer out of the classifier, for a reader that outlives this borrow; `None`
+    /// once taken. The program keeps writing to it.
+    ///
+    /// # Errors
+    /// [`XdpError::Map`] when the ring buffer cannot be mapped.
+    pub fn take_learned(&mut self) -> Result<Option<LearnRing>, XdpError> {
+        self.ebpf
+            .take_map(LEARNED)
+            .map(|map| RingBuf::try_from(map).map_err(|err| XdpError::map(LEARNED, "mapping", err)))
+            .transpose()
+    }
+
+    /// The announcement report counters, summed over CPUs.
+    ///
+    /// # Errors
+    /// [`XdpError::Map`] when the kernel refuses the read.
+    pub fn learn_counts(&self) -> Result<LearnCounts, XdpError> {
+        let counts = self.per_cpu_sums(LEARN_COUNTS, LEARN_COUNTERS)?;
+        Ok(LearnCounts {
+            reported: counts[LEARN_REPORTED as usize],
+            ring_full: counts[LEARN_RING_FULL as usize],
+        })
     }
 
     /// Registers the AF_XDP socket `socket`, bound to `rx_queue`, as `netstack`'s ring on that queue.
@@ -210,20 +261,26 @@ impl Classifier {
     /// # Errors
     /// [`XdpError::Map`] when the kernel refuses the read.
     pub fn counters(&self) -> Result<XdpCounters, XdpError> {
-        let map = self.ebpf.map(COUNTERS).ok_or(XdpError::Missing {
-            kind: "map",
-            name: COUNTERS,
-        })?;
-        let per_cpu: PerCpuArray<&MapData, u64> =
-            PerCpuArray::try_from(map).map_err(|err| XdpError::map(COUNTERS, "opening", err))?;
         let mut counters = XdpCounters::default();
-        for (index, count) in counters.counts.iter_mut().enumerate() {
-            let values = per_cpu
-                .get(&(index as u32), 0)
-                .map_err(|err| XdpError::map(COUNTERS, "reading", err))?;
-            *count = values.iter().sum();
-        }
+        counters
+            .counts
+            .copy_from_slice(&self.per_cpu_sums(COUNTERS, XdpVerdict::COUNTERS)?);
         Ok(counters)
+    }
+
+    /// The first `len` counters of the per-CPU array `name`, each summed over CPUs.
+    fn per_cpu_sums(&self, name: &'static str, len: u32) -> Result<Vec<u64>, XdpError> {
+        let map = self.ebpf.map(name).ok_or(XdpError::Missing { kind: "map", name })?;
+        let per_cpu: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(|err| XdpError::map(name, "opening", err))?;
+        (0..len)
+            .map(|index| {
+                let values = per_cpu
+                    .get(&index, 0)
+                    .map_err(|err| XdpError::map(name, "reading", err))?;
+                Ok(values.iter().sum())
+            })
+            .collect()
     }
 
     /// Runs the program once on `frame` with `BPF_PROG_TEST_RUN` (rx queue 0, no interface) and returns its
