@@ -367,6 +367,10 @@ pub(crate) fn final_text(summary: &RunSummary, names: &[String]) -> String {
     out.push_str(&format!(
         "egress frames (queue 0, outside the fill ring): {egress_frames}, free at exit {egress_free}\n"
     ));
+    out.push_str(&format!(
+        "announcements (gratuitous ARP, unsolicited NA) reported by XDP: {}, lost to a full ring: {}\n",
+        summary.learn.reported, summary.learn.ring_full
+    ));
     if summary.learn_dropped > 0 {
         out.push_str(&format!(
             "neighbour learn events dropped on the way to their owner: {}\n",

@@ -278,6 +278,8 @@ pub struct RunSummary {
     pub egress: Vec<EgressCounts>,
     /// Neighbour learn events dropped on their way to a netstack's owner (its queue was full).
     pub learn_dropped: u64,
+    /// Announcements (gratuitous ARP, unsolicited NA) the XDP program reported at the end, and lost.
+    pub learn: LearnCounts,
     /// Egress frames of the first queue: (frames set aside, free at the end). Frames still in the kernel's tx
     /// or completion ring at the end are counted in the queue's books, not here.
     pub egress_frames: (usize, usize),
@@ -605,6 +607,7 @@ impl Engine {
             return Err(err);
         }
         let xdp = xdp?;
+        let learn = self.classifier.learn_counts()?;
         let mut counters = Counters::new(self.model.vmks.len());
         let mut fragments = FragmentStats::default();
         for output in &outputs {
@@ -663,6 +666,7 @@ impl Engine {
             xdp,
             egress: self.local.egress_counts(),
             learn_dropped: self.local.learn_dropped(),
+            learn,
             egress_frames,
         })
     }
