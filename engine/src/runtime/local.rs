@@ -379,6 +379,8 @@ impl Shared {
 pub struct LocalPort {
     shared: Arc<Shared>,
     model: Arc<HostModel>,
+    /// The engine's route tables, in netstack order: what a neighbour snapshot names its adapters by.
+    routes: Vec<RouteTable>,
     free: Vec<Packet>,
 }
 
@@ -397,8 +399,13 @@ pub enum SubmitError {
 }
 
 impl LocalPort {
-    pub(super) fn new(shared: Arc<Shared>, model: Arc<HostModel>, free: Vec<Packet>) -> Self {
-        Self { shared, model, free }
+    pub(super) fn new(shared: Arc<Shared>, model: Arc<HostModel>, routes: Vec<RouteTable>, free: Vec<Packet>) -> Self {
+        Self {
+            shared,
+            model,
+            routes,
+            free,
+        }
     }
 
     /// Submits `packet` (an IP packet) as sent by `from`, to its netstack's owner; `tag` comes back with its
@@ -466,10 +473,10 @@ impl LocalPort {
     /// # Errors
     /// The netstack whose owner did not answer in time (a stopped worker).
     pub fn neighbors(&self, timeout: Duration) -> Result<NeighborSnapshot, NetstackId> {
-        let mut stacks = Vec::with_capacity(self.model.netstacks.len());
-        for netstack in &self.model.netstacks {
-            let port = &self.shared.netstacks[netstack.id.index()];
-            let routes = RouteTable::compile(&self.model, netstack).map_err(|_| netstack.id)?;
+        let mut stacks = Vec::with_capacity(self.routes.len());
+        for routes in &self.routes {
+            let netstack = routes.netstack();
+            let port = &self.shared.netstacks[netstack.index()];
             let _ = port
                 .snapshot_asked
                 .push(Vec::with_capacity(crate::netstack::NeighborConfig::default().capacity));
@@ -482,7 +489,7 @@ impl LocalPort {
                 if Instant::now() >= deadline {
                     // Withdrawn so that a late owner finds nothing to fill.
                     let _ = port.snapshot_asked.pop();
-                    return Err(netstack.id);
+                    return Err(netstack);
                 }
                 std::thread::sleep(Duration::from_millis(1));
             };
@@ -490,7 +497,7 @@ impl LocalPort {
         }
         Ok(NeighborSnapshot::from_entries(
             &self.model,
-            stacks.iter().map(|(routes, entries)| (routes, entries.iter().copied())),
+            stacks.iter().map(|(routes, entries)| (*routes, entries.iter().copied())),
         ))
     }
 }

@@ -389,7 +389,12 @@ impl Engine {
         let tables = Arc::new(HostTables::compile(Arc::clone(&model)));
         let mut engine = Self {
             local: Arc::clone(&local),
-            port: Some(LocalPort::new(Arc::clone(&local), Arc::clone(&model), packets)),
+            port: Some(LocalPort::new(
+                Arc::clone(&local),
+                Arc::clone(&model),
+                routes.clone(),
+                packets,
+            )),
             learner: None,
             model,
             stop: Arc::new(AtomicBool::new(false)),
