@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing vmknet's XDP classifier needs on Debian 12 (see shared/TOOLCHAIN.md):
 # LLVM/clang 22 and libbpf headers, nightly rust-src (the eBPF crate is built with -Z build-std=core), and
-# bpf-linker 0.13.0 linked against LLVM 22. Idempotent; run as root with rustup's stable and nightly present.
+# bpf-linker 0.13.0 linked against LLVM 22; rustfmt and clippy, and a nightly toolchain when rustup lacks them.
+# Idempotent; run as root with rustup present.
 set -euo pipefail
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -20,6 +21,15 @@ else
     echo "apt packages present"
 fi
 
+# The stable toolchain's fmt and clippy (the suite runs both), and the nightly the eBPF crates build with.
+for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+        rustup component add "$component"
+    fi
+done
+if ! rustup toolchain list | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal
+fi
 if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
     rustup component add rust-src --toolchain nightly
 fi
