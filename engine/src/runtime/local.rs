@@ -497,7 +497,9 @@ impl LocalPort {
         }
         Ok(NeighborSnapshot::from_entries(
             &self.model,
-            stacks.iter().map(|(routes, entries)| (*routes, entries.iter().copied())),
+            stacks
+                .iter()
+                .map(|(routes, entries)| (*routes, entries.iter().copied())),
         ))
     }
 }
