@@ -6,7 +6,8 @@
 //! and a [`SteeringTables`] lookup (Rust maps in userspace, BPF hash maps in the kernel).
 //!
 //! [`pktgen`] holds the same for the project's packet generator: its maps' records and the per-frame flow
-//! rewrite its XDP program runs, and [`access_port`] the 802.1Q access-port rule of the testbed's switch.
+//! rewrite its XDP program runs, [`stamp`] the send timestamp it can write and receivers read, and
+//! [`access_port`] the 802.1Q access-port rule of the testbed's switch.
 //!
 //! The map keys and values are `#[repr(C)]` with explicit padding, so userspace can write them into BPF maps
 //! byte for byte; the `user` feature implements `aya::Pod` for them.
@@ -18,6 +19,7 @@ pub mod keys;
 pub mod packet;
 pub mod pktgen;
 pub mod reason;
+pub mod stamp;
 pub mod xdp;
 
 pub use classify::{FrameBytes, Steer, SteerPass, SteeringTables, announcement, classify};
