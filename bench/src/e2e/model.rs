@@ -1,0 +1,261 @@
+//! The end-to-end benchmark's results: every measurement of a run, their medians, the latency runs, the
+//! targets checked and what could not be measured. One JSON document (`serde`) that the Markdown table and
+//! the plots are drawn from, so every figure in a report comes from the same numbers.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the receive half of veth (XDP and the copy into the UMEM) runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// veth's default: the receive path runs in softirq on the sender's core, the subject has a core of its
+    /// own.
+    Softirq,
+    /// Threaded NAPI pinned to the subject's core: the receive path and the subject share one core.
+    SharedCore,
+}
+
+impl fmt::Display for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Softirq => "softirq",
+            Self::SharedCore => "shared-core",
+        })
+    }
+}
+
+/// How an AF_XDP receiver waits when its rings are empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Idle {
+    /// Sleeps in `poll()` (need_wakeup).
+    Poll,
+    /// Spins on the rings.
+    Busy,
+}
+
+impl fmt::Display for Idle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Poll => "poll",
+            Self::Busy => "busy",
+        })
+    }
+}
+
+/// What receives the generator's frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "idle")]
+pub enum Subject {
+    /// The XDP ceiling: vmknet's classifier judging every frame, then `XDP_DROP`.
+    ClassifierDrop,
+    /// The XDP ceiling as xdp-tools measures it: `xdp-bench drop`.
+    XdpBenchDrop,
+    /// vmknet's own AF_XDP rings and workers with the pipeline off: receive, count, give back.
+    BareAfXdp(Idle),
+    /// The full engine: classifier, rings, pipeline, verdicts.
+    Engine(Idle),
+    /// DPDK's AF_XDP poll-mode driver: `dpdk-testpmd --vdev net_af_xdp…` in rxonly mode.
+    DpdkAfXdp,
+    /// The kernel's socket path: a UDP socket reading with `recvmmsg()`.
+    KernelUdp,
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClassifierDrop => f.write_str("classifier XDP_DROP"),
+            Self::XdpBenchDrop => f.write_str("xdp-bench drop"),
+            Self::BareAfXdp(idle) => write!(f, "bare AF_XDP ({idle})"),
+            Self::Engine(idle) => write!(f, "vmknet engine ({idle})"),
+            Self::DpdkAfXdp => f.write_str("DPDK AF_XDP testpmd"),
+            Self::KernelUdp => f.write_str("kernel UDP socket"),
+        }
+    }
+}
+
+/// What the generator sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "bytes")]
+pub enum Load {
+    /// UDP frames of this size, FCS included (pktgen's convention: 64 puts 60 bytes on the wire buffer).
+    Size(u16),
+    /// The testbed's labelled vSphere mix, replayed in order.
+    Mix,
+}
+
+impl fmt::Display for Load {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Size(bytes) => write!(f, "{bytes} B"),
+            Self::Mix => f.write_str("vSphere mix"),
+        }
+    }
+}
+
+/// One core's time over a measurement, in percent of the wall time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoreUsage {
+    /// The CPU.
+    pub cpu: usize,
+    /// User time.
+    pub user: f64,
+    /// System time outside interrupts.
+    pub system: f64,
+    /// Soft and hard interrupt time (where the softirq placement's receive path is counted).
+    pub irq: f64,
+    /// Idle and I/O wait.
+    pub idle: f64,
+}
+
+/// One repetition of one (placement, subject, load).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// Which repetition, from 0.
+    pub rep: u32,
+    /// Where the receive path ran.
+    pub placement: Placement,
+    /// What received.
+    pub subject: Subject,
+    /// What was sent.
+    pub load: Load,
+    /// Seconds the generator sent for.
+    pub seconds: f64,
+    /// Frames the generator put on the wire, per second.
+    pub offered_pps: f64,
+    /// Frames the subject received (counted by itself), per second.
+    pub delivered_pps: f64,
+    /// Frames offered and not delivered.
+    pub dropped: u64,
+    /// Per core, over the sending window.
+    pub cpu: Vec<CoreUsage>,
+    /// The subject process's peak resident memory, where it is a process of its own.
+    pub peak_rss_kib: Option<u64>,
+    /// CPU time taken by processes other than the benchmark's, in percent of one core.
+    pub other_cpu_percent: f64,
+}
+
+/// Median, least and most of a set of repetitions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// The median.
+    pub median: f64,
+    /// The smallest.
+    pub min: f64,
+    /// The largest.
+    pub max: f64,
+}
+
+/// The repetitions of one (placement, subject, load), summarised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Where the receive path ran.
+    pub placement: Placement,
+    /// What received.
+    pub subject: Subject,
+    /// What was sent.
+    pub load: Load,
+    /// Repetitions summarised.
+    pub reps: u32,
+    /// Delivered, in millions of frames per second.
+    pub delivered_mpps: Spread,
+    /// Offered, in millions of frames per second.
+    pub offered_mpps: Spread,
+    /// Median delivered over the median of the same run's XDP ceiling (classifier drop) for this placement
+    /// and load.
+    pub ratio_to_ceiling: Option<f64>,
+    /// Median CPU per core (busy = 100 − idle), percent.
+    pub busy_percent: Vec<(usize, f64)>,
+    /// Largest peak resident memory over the repetitions.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// Added latency of one subject at one offered rate: the generator's send time (stamped in the payload) to
+/// the subject's receive time, both on `CLOCK_MONOTONIC`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Where the receive path ran.
+    pub placement: Placement,
+    /// What received.
+    pub subject: Subject,
+    /// What was sent.
+    pub load: Load,
+    /// The offered rate, frames per second.
+    pub rate_pps: f64,
+    /// Frames timed.
+    pub samples: u64,
+    /// Percentiles in microseconds.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// The largest.
+    pub max_us: f64,
+    /// (percentile, microseconds) points of the distribution, for the CDF plot.
+    pub cdf: Vec<(f64, f64)>,
+}
+
+/// One of the targets, checked against the same run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetCheck {
+    /// What is compared, e.g. "engine (poll) / bare AF_XDP (poll), 64 B, softirq".
+    pub name: String,
+    /// The threshold, in the unit of `measured`.
+    pub threshold: f64,
+    /// The measured value (a ratio, or microseconds for latency).
+    pub measured: Option<f64>,
+    /// Whether `measured` meets the threshold (false when it could not be measured).
+    pub met: bool,
+    /// Why it is missed, or what is missing.
+    pub note: String,
+}
+
+/// A comparison subject that could not be run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Missing {
+    /// The subject.
+    pub subject: Subject,
+    /// Why (a package that is not installed, a command that failed, …).
+    pub reason: String,
+}
+
+/// The machine a report was measured on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// `uname -r`.
+    pub kernel: String,
+    /// The CPU model.
+    pub cpu_model: String,
+    /// Online CPUs.
+    pub cpus: usize,
+    /// Load average (1 minute) at the start.
+    pub load_average: f64,
+}
+
+/// A whole run of the end-to-end benchmark.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// Seconds since the Unix epoch when the run started.
+    pub started_unix: u64,
+    /// Where it ran.
+    pub machine: Machine,
+    /// Seconds each measurement sent for.
+    pub seconds_per_measurement: f64,
+    /// Repetitions of each measurement (interleaved: one pass over every combination per repetition).
+    pub reps: u32,
+    /// Every measurement, in the order taken.
+    pub measurements: Vec<Measurement>,
+    /// Their medians per (placement, subject, load).
+    pub summaries: Vec<Summary>,
+    /// Latency runs.
+    pub latency: Vec<Latency>,
+    /// The targets.
+    pub targets: Vec<TargetCheck>,
+    /// Subjects that could not be run, and why.
+    pub missing: Vec<Missing>,
+    /// Anything that makes the figures less trustworthy (other processes' CPU, lost frames, …).
+    pub warnings: Vec<String>,
+}
