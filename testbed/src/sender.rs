@@ -11,26 +11,6 @@ use std::thread::JoinHandle;
 
 use crate::topology::{Topology, cvt};
 
-/// Pins the calling thread to `cpu`.
-///
-/// # Errors
-/// The errno of `sched_setaffinity` (a CPU this process may not use, say).
-pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("CPU {cpu} out of range"),
-        ));
-    }
-    // Safety: an all-zero cpu_set_t is empty.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // Safety: `cpu` is below CPU_SETSIZE (checked above).
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // Safety: `set` is a valid cpu_set_t; pid 0 is this thread.
-    cvt(unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) })?;
-    Ok(())
-}
-
 /// Sends each of `frames` once on `interface` (in the calling thread's namespace) with a raw AF_PACKET socket;
 /// returns how many were sent.
 ///
@@ -87,7 +67,7 @@ pub fn send_frames(interface: &str, frames: &[Vec<u8>]) -> io::Result<u64> {
 pub fn send_from_peer(topology: &Topology, cpu: usize, frames: Vec<Vec<u8>>) -> JoinHandle<io::Result<u64>> {
     let peer = topology.peer.clone();
     topology.spawn_in_netns(&format!("send-cpu{cpu}"), move || {
-        pin_to_cpu(cpu)?;
+        vmknet::runtime::pin_thread(0, cpu)?;
         send_frames(&peer, &frames)
     })
 }

@@ -5,3 +5,5 @@
 //! - [`model`]: the results, one serialisable document.
 
 pub mod model;
+pub mod cpu;
+pub mod placement;

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use vmknet_testbed::sender::pin_to_cpu;
 
 use super::PktgenError;
 
@@ -133,7 +132,7 @@ where
                 };
                 scope.spawn(move || {
                     let result = (|| {
-                        pin_to_cpu(cpu)
+                        vmknet::runtime::pin_thread(0, cpu)
                             .map_err(|err| PktgenError::io(format!("pinning a sender to CPU {cpu}"), err))?;
                         let mut tx = make(thread)?;
                         let sent = send_share(&mut tx, share, deadline, [stop, failed])

@@ -53,11 +53,19 @@ pub fn payload_offset<F: FrameBytes + ?Sized>(frame: &F) -> Option<usize> {
 
 /// The send time of a stamped frame, or `None` when the frame carries no stamp.
 pub fn read_stamp<F: FrameBytes + ?Sized>(frame: &F) -> Option<u64> {
-    let at = payload_offset(frame)?;
-    if frame.read::<4>(at)? != STAMP_MAGIC {
+    stamp_at(frame, payload_offset(frame)?)
+}
+
+/// The send time stamped at the start of an L4 payload (what a UDP socket reads), or `None`.
+pub fn read_payload_stamp(payload: &[u8]) -> Option<u64> {
+    stamp_at(payload, 0)
+}
+
+fn stamp_at<F: FrameBytes + ?Sized>(bytes: &F, at: usize) -> Option<u64> {
+    if bytes.read::<4>(at)? != STAMP_MAGIC {
         return None;
     }
-    frame.read::<8>(at + 4).map(u64::from_be_bytes)
+    bytes.read::<8>(at.checked_add(4)?).map(u64::from_be_bytes)
 }
 
 /// The stamp's bytes for the send time `ns`.
@@ -106,6 +114,7 @@ mod tests {
             let f = frame(vlan, ipv6, tcp, &stamp);
             assert_eq!(read_stamp(f.as_slice()), Some(0x0123_4567_89ab_cdef), "layout {layout}");
             assert_eq!(payload_offset(f.as_slice()), Some(f.len() - STAMP_LEN));
+            assert_eq!(read_payload_stamp(&f[f.len() - STAMP_LEN..]), Some(0x0123_4567_89ab_cdef));
         }
     }
 

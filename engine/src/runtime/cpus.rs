@@ -108,8 +108,17 @@ impl FromStr for NetstackCpu {
 /// Pins the calling thread to `cpu`.
 ///
 /// # Errors
-/// The errno of `sched_setaffinity` (a CPU this process may not use, say).
+/// As [`pin_thread`].
 pub(super) fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
+    pin_thread(0, cpu)
+}
+
+/// Pins the thread `tid` (0: the calling thread) to `cpu`, e.g. a kernel thread of the receive path.
+///
+/// # Errors
+/// `EINVAL` for a CPU beyond `CPU_SETSIZE`; the errno of `sched_setaffinity` (a CPU this process may not use,
+/// no such thread).
+pub fn pin_thread(tid: u32, cpu: usize) -> std::io::Result<()> {
     if cpu >= libc::CPU_SETSIZE as usize {
         return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
     }
@@ -117,8 +126,9 @@ pub(super) fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // Safety: `cpu` is below CPU_SETSIZE (checked above).
     unsafe { libc::CPU_SET(cpu, &mut set) };
-    // Safety: `set` is a valid cpu_set_t of the size given; pid 0 is the calling thread.
-    if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) } != 0 {
+    let tid = libc::pid_t::try_from(tid).map_err(|_| std::io::Error::from_raw_os_error(libc::ESRCH))?;
+    // Safety: `set` is a valid cpu_set_t of the size given.
+    if unsafe { libc::sched_setaffinity(tid, size_of::<libc::cpu_set_t>(), &raw const set) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-pub use cpus::{CpuList, CpuListError, NetstackCpu, NetstackCpuError};
+pub use cpus::{CpuList, CpuListError, NetstackCpu, NetstackCpuError, pin_thread};
 pub use local::{EgressCounts, Fate, LocalPort, MAX_PACKET, REPLY_LEN, SubmitError};
 pub use preflight::{
     CAP_BPF, CAP_IPC_LOCK, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, Capability, VlanOffload, check_capabilities,
