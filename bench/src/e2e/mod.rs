@@ -3,5 +3,13 @@
 //! placement at a time, reported as JSON, a Markdown table and plots.
 //!
 //! - [`model`]: the results, one serialisable document.
+//! - [`summary`]: repetitions to medians, min–max and ratios to the ceiling; warnings about disturbed runs.
+//! - [`latency`]: a latency run's histogram to percentiles and CDF points.
+//! - [`targets`]: the targets checked against the same run.
 
+#[cfg(test)]
+mod fixtures;
+pub mod latency;
 pub mod model;
+pub mod summary;
+pub mod targets;
