@@ -6,10 +6,12 @@
 //! - [`summary`]: repetitions to medians, min–max and ratios to the ceiling; warnings about disturbed runs.
 //! - [`latency`]: a latency run's histogram to percentiles and CDF points.
 //! - [`targets`]: the targets checked against the same run.
+//! - [`markdown`]: the report as Markdown tables and lists.
 
 #[cfg(test)]
 mod fixtures;
 pub mod latency;
+pub mod markdown;
 pub mod model;
 pub mod summary;
 pub mod targets;
