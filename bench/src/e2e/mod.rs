@@ -7,11 +7,16 @@
 //! - [`latency`]: a latency run's histogram to percentiles and CDF points.
 //! - [`targets`]: the targets checked against the same run.
 //! - [`markdown`]: the report as Markdown tables and lists.
+//! - [`plot`]: the throughput and latency plots, as SVG (written by the small `svg` module).
+//! - [`output`]: all of it written into a directory.
 
 #[cfg(test)]
 mod fixtures;
 pub mod latency;
 pub mod markdown;
 pub mod model;
+pub mod output;
+pub mod plot;
 pub mod summary;
+mod svg;
 pub mod targets;
