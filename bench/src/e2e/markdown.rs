@@ -1,10 +1,12 @@
 //! The report as Markdown: what the README shows and what a terminal prints. Plain pipe tables and lists,
-//! so that it reads the same raw and rendered on GitHub; every figure comes from the [`BenchReport`].
+//! so that it reads the same raw and rendered on GitHub; every figure comes from the [`BenchReport`]. The
+//! plots are linked by the names [`write_report`](super::output::write_report) gives them beside it.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::model::{BenchReport, Load, Placement, Subject, Summary};
+use super::plot::{LATENCY_CDF_FILE, throughput_file};
 use super::targets::trimmed;
 
 /// The whole report: header, throughput and CPU per placement, latency, targets, what was not measured and
@@ -67,6 +69,11 @@ fn throughput(out: &mut String, placement: Placement, summaries: &[&Summary]) {
             None => cell,
         }
     });
+    let _ = writeln!(
+        out,
+        "\n![Delivered Mpps, {placement} placement]({})",
+        throughput_file(placement)
+    );
 }
 
 fn cpu(out: &mut String, placement: Placement, summaries: &[&Summary]) {
@@ -148,6 +155,7 @@ fn latency(out: &mut String, report: &BenchReport) {
             l.max_us
         );
     }
+    let _ = writeln!(out, "\n![Added latency distribution]({LATENCY_CDF_FILE})");
 }
 
 fn targets(out: &mut String, report: &BenchReport) {
@@ -221,6 +229,7 @@ mod tests {
             "| classifier XDP_DROP | 11.00 (10.00–12.00), 100 % | 5.50 (5.00–6.00), 100 % |",
             "| vmknet engine (busy) | 6.90 (6.80–7.00), 63 % | 3.45 (3.40–3.50), 63 % |",
             "| DPDK AF_XDP testpmd | 4.00 (4.00–4.00), 36 % | – |",
+            "![Delivered Mpps, softirq placement](throughput-softirq.svg)",
             "## Throughput, shared-core placement",
             "| vmknet engine (poll) | 3.00 (3.00–3.00) | 3.00 (3.00–3.00) |",
         ] {
@@ -239,6 +248,7 @@ mod tests {
             "| vmknet engine (poll) | 20.00; cpu0 40 %, cpu1 100 % | 20.00; cpu0 40 %, cpu1 100 % | 64.0 MiB |",
             "| bare AF_XDP (poll) | 20.00; cpu0 40 %, cpu1 100 % | 20.00; cpu0 40 %, cpu1 100 % | – |",
             "| softirq | vmknet engine (busy) | 64 B | 3.45 | 1000 | 20.0 | 39.6 | 40.0 | 40.0 |",
+            "![Added latency distribution](latency-cdf.svg)",
             "- ✅ softirq, 64 B: vmknet engine (busy) ≥ 90 % of bare AF_XDP (busy) — 95.8 % of bare AF_XDP (busy) (6.90 vs 7.20 Mpps)",
             "- ❌ softirq, 64 B: vmknet engine (poll) ≥ 90 % of bare AF_XDP (poll) — 85.2 % of bare AF_XDP (poll), 4.8 points short (5.20 vs 6.10 Mpps). Why: the poll wake-ups cost a context switch per batch",
             "- ❌ softirq, vSphere mix: vmknet engine (busy, the better idle) ≥ 1.3× DPDK AF_XDP testpmd — not measured: no DPDK AF_XDP testpmd in softirq, vSphere mix",

@@ -1,6 +1,6 @@
 //! A report on disk: `report.json` (everything, for later comparison), `report.md` (what the README shows)
 //! and the plots, `throughput-<placement>.svg` per placement measured and `latency-cdf.svg` when there
-//! were latency runs.
+//! were latency runs, which `report.md` shows by these relative names.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::markdown::markdown;
 use super::model::BenchReport;
-use super::plot::{latency_cdf_svg, throughput_svg};
+use super::plot::{LATENCY_CDF_FILE, latency_cdf_svg, throughput_file, throughput_svg};
 
 /// Writes `report` into `dir` (created when missing) and returns the paths written, JSON first.
 pub fn write_report(report: &BenchReport, dir: &Path) -> io::Result<Vec<PathBuf>> {
@@ -18,10 +18,10 @@ pub fn write_report(report: &BenchReport, dir: &Path) -> io::Result<Vec<PathBuf>
     files.push(("report.md".to_owned(), markdown(report)));
     let placements: BTreeSet<_> = report.summaries.iter().map(|s| s.placement).collect();
     for placement in placements {
-        files.push((format!("throughput-{placement}.svg"), throughput_svg(report, placement)));
+        files.push((throughput_file(placement), throughput_svg(report, placement)));
     }
     if !report.latency.is_empty() {
-        files.push(("latency-cdf.svg".to_owned(), latency_cdf_svg(report)));
+        files.push((LATENCY_CDF_FILE.to_owned(), latency_cdf_svg(report)));
     }
     files
         .into_iter()

@@ -29,6 +29,14 @@ const PALETTE: [&str; 8] = [
     "#000000", "#999999", "#56b4e9", "#0072b2", "#e69f00", "#d55e00", "#009e73", "#cc79a7",
 ];
 
+/// The file [`throughput_svg`]'s plot of `placement` is written to, next to `report.md`.
+pub fn throughput_file(placement: Placement) -> String {
+    format!("throughput-{placement}.svg")
+}
+
+/// The file [`latency_cdf_svg`]'s plot is written to, next to `report.md`.
+pub const LATENCY_CDF_FILE: &str = "latency-cdf.svg";
+
 /// Delivered Mpps per load (groups along x) and subject (one bar each, median, with a min–max whisker) in
 /// `placement`.
 pub fn throughput_svg(report: &BenchReport, placement: Placement) -> String {

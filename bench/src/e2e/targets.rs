@@ -88,26 +88,22 @@ impl Threshold {
         }
     }
 
-    /// What `ratio` is, and by how much it falls short when it does.
+    /// What `ratio` is, and by how much it falls short when it does (never rounded up to the threshold).
     fn judged(self, ratio: f64, peer: Subject) -> String {
         let short = self.value() - ratio;
         match self {
-            Self::Share(_) if short > 0.0 => {
-                format!(
-                    "{} % of {peer}, {} points short",
-                    trimmed(ratio * 100.0, 1),
-                    trimmed(short * 100.0, 1)
-                )
-            }
+            Self::Share(t) if short > 0.0 => format!(
+                "{} % of {peer}, {} points short",
+                distinct(ratio * 100.0, t * 100.0, 1),
+                distinct(short * 100.0, 0.0, 1)
+            ),
             Self::Share(_) => format!("{} % of {peer}", trimmed(ratio * 100.0, 1)),
-            Self::Times(t) if short > 0.0 => {
-                format!(
-                    "{}× {peer}, {}× short of {}×",
-                    trimmed(ratio, 2),
-                    trimmed(short, 2),
-                    trimmed(t, 2)
-                )
-            }
+            Self::Times(t) if short > 0.0 => format!(
+                "{}× {peer}, {}× short of {}×",
+                distinct(ratio, t, 2),
+                distinct(short, 0.0, 2),
+                trimmed(t, 2)
+            ),
             Self::Times(_) => format!("{}× {peer}", trimmed(ratio, 2)),
         }
     }
@@ -263,6 +259,15 @@ fn latency_checks(summaries: &[Summary], latency: &[Latency]) -> Vec<TargetCheck
             }
         })
         .collect()
+}
+
+/// `x` with the fewest decimals from `decimals` up (at most 3 more) at which it does not read as `from`:
+/// a shortfall of 0.04 points is "0.04", not "0".
+fn distinct(x: f64, from: f64, decimals: usize) -> String {
+    (decimals..decimals + 3)
+        .map(|d| trimmed(x, d))
+        .find(|text| *text != trimmed(from, decimals))
+        .unwrap_or_else(|| trimmed(x, decimals + 3))
 }
 
 /// `x` with at most `decimals` decimals, without trailing zeros: 87, 89.5, 1.35.
@@ -453,6 +458,18 @@ mod tests {
                 false,
                 "not measured: no latency run of the vmknet engine"
             )]
+        );
+    }
+
+    #[test]
+    fn a_near_miss_is_not_rounded_onto_the_threshold() {
+        assert_eq!(
+            Threshold::Share(0.9).judged(0.8996, Subject::BareAfXdp(Idle::Poll)),
+            "89.96 % of bare AF_XDP (poll), 0.04 points short"
+        );
+        assert_eq!(
+            Threshold::Times(5.0).judged(4.999, Subject::DpdkAfXdp),
+            "4.999× DPDK AF_XDP testpmd, 0.001× short of 5×"
         );
     }
 
