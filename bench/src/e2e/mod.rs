@@ -3,7 +3,23 @@
 //! placement at a time, reported as JSON, a Markdown table and plots.
 //!
 //! - [`model`]: the results, one serialisable document.
+//! - [`cpu`], [`placement`]: per-core and other processes' CPU; where veth's receive path runs.
+//! - [`summary`]: repetitions to medians, min–max and ratios to the ceiling; warnings about disturbed runs.
+//! - [`latency`]: a latency run's histogram to percentiles and CDF points.
+//! - [`targets`]: the targets checked against the same run.
+//! - [`markdown`]: the report as Markdown tables and lists.
+//! - [`plot`]: the throughput and latency plots, as SVG (written by the small `svg` module).
+//! - [`output`]: all of it written into a directory.
 
-pub mod model;
 pub mod cpu;
+#[cfg(test)]
+mod fixtures;
+pub mod latency;
+pub mod markdown;
+pub mod model;
+pub mod output;
 pub mod placement;
+pub mod plot;
+pub mod summary;
+mod svg;
+pub mod targets;

@@ -209,8 +209,12 @@ pub struct TargetCheck {
     pub measured: Option<f64>,
     /// Whether `measured` meets the threshold (false when it could not be measured).
     pub met: bool,
-    /// Why it is missed, or what is missing.
+    /// What was measured against the threshold and, when missed, by how much; or what is missing.
     pub note: String,
+    /// Why a target is missed, when someone has found out: added by the orchestrator or by hand, not by
+    /// [`check_targets`](super::targets::check_targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// A comparison subject that could not be run.
