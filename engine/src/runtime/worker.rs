@@ -22,7 +22,8 @@
 //! of buffers; the budget counts frames) or the ring is empty, so a flooded netstack cannot starve the others.
 //!
 //! The loop allocates nothing, takes no lock and makes no system call per frame: its arrays are on the stack
-//! or allocated before it starts, the pipeline is pure, and the only system calls are `poll()` when there is
+//! or allocated before it starts (the probe's histogram too; its clock is read from the vDSO once per batch
+//! and ring), the pipeline is pure, and the only system calls are `poll()` when there is
 //! nothing to do (or, spinning with `--busy-poll`, a fill-ring wakeup when the kernel asks for one) and at
 //! most one tx kick per ring and round.
 
