@@ -1,5 +1,6 @@
 //! The per-frame path allocates nothing: the whole vSphere mix and every bad case run through a warmed-up
-//! pipeline under a global allocator that counts allocations made on this thread.
+//! pipeline (and, stamped, through the latency probe) under a global allocator that counts allocations made
+//! on this thread.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -7,6 +8,8 @@ use std::sync::Arc;
 
 use vmknet::model::HostModel;
 use vmknet::pipeline::{Outcome, Pipeline, Verdict};
+use vmknet::runtime::{LatencyProbe, monotonic_ns};
+use vmknet_common::stamp::{STAMP_LEN, payload_offset, stamp_bytes};
 use vmknet_testbed::{DEFAULT_SEED, bad_cases, testbed_host, vsphere_mix};
 
 thread_local! {
@@ -89,6 +92,41 @@ fn the_bad_cases_allocate_nothing() {
     let model = testbed_host();
     let frames: Vec<Vec<u8>> = bad_cases(&model).into_iter().map(|f| f.bytes).collect();
     assert_no_allocation(model, &frames);
+}
+
+/// The latency probe records without allocating: the vSphere mix, stamped wherever a frame has room, timed
+/// batch by batch against one clock reading each, as a worker does.
+#[test]
+fn the_latency_probe_allocates_nothing() {
+    let model = HostModel::embedded_default();
+    let mut frames: Vec<Vec<u8>> = vsphere_mix(&model, DEFAULT_SEED).into_iter().map(|f| f.bytes).collect();
+    let mut stamped = 0u64;
+    let sent = monotonic_ns();
+    for frame in &mut frames {
+        if let Some(at) = payload_offset(frame.as_slice())
+            && frame.len() >= at + STAMP_LEN
+        {
+            frame[at..at + STAMP_LEN].copy_from_slice(&stamp_bytes(sent));
+            stamped += 1;
+        }
+    }
+    let mut probe = LatencyProbe::new().expect("fixed bounds");
+    let mut recorded = 0u64;
+    let allocations = allocations_in(|| {
+        for batch in frames.chunks(64) {
+            let now = monotonic_ns();
+            for frame in batch {
+                recorded += u64::from(probe.record(now, frame));
+            }
+        }
+    });
+    assert_eq!(allocations, 0, "allocations while timing {} frames", frames.len());
+    assert!(
+        stamped > frames.len() as u64 / 2,
+        "most of the mix is UDP or TCP: {stamped}"
+    );
+    assert_eq!(recorded, stamped);
+    assert_eq!(probe.histogram().len(), stamped);
 }
 
 /// The egress path and the ping session allocate nothing per packet: resolution (request written, packet

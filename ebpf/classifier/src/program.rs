@@ -9,6 +9,9 @@
 //! advertisement) on a VLAN that carries a vmk (`LEARN_VLANS`) is also reported in the `LEARNED` ring buffer
 //! for the engine's neighbour caches; a full ring counts in `LEARN_COUNTS`. The verdict is unchanged.
 //!
+//! In ceiling mode (`XdpConfig::ceiling`) a steered frame is dropped and counted `Discarded` instead of
+//! redirected: the benchmark's measure of what classifying costs without a socket behind it.
+//!
 //! Frames with fragments (`xdp.frags`, jumbo frames in multi-buffer mode) are classified on their linear
 //! part, which holds far more than the 58 bytes [`classify`] may read.
 
@@ -67,12 +70,16 @@ fn try_steer(ctx: &XdpContext) -> Result<u32, ()> {
     let frame = unsafe { LinearPacket::new(ctx.data(), ctx.data_end()) };
     let (verdict, action) = match classify(&frame, &Maps) {
         Steer::Steered { target, .. } => {
-            let n_netstacks = CONFIG.get(0).ok_or(())?.n_netstacks;
-            let slot = socket_slot(ctx.rx_queue_index(), n_netstacks, target.netstack);
-            // An empty slot makes the helper return the low bits of the flags: XDP_PASS.
-            match SOCKETS.redirect(slot, u64::from(XDP_PASS)) {
-                Ok(action) => (XdpVerdict::Redirected, action),
-                Err(action) => (XdpVerdict::PassedNoSocket, action),
+            let config = CONFIG.get(0).ok_or(())?;
+            if config.ceiling != 0 {
+                (XdpVerdict::Discarded, XDP_DROP)
+            } else {
+                let slot = socket_slot(ctx.rx_queue_index(), config.n_netstacks, target.netstack);
+                // An empty slot makes the helper return the low bits of the flags: XDP_PASS.
+                match SOCKETS.redirect(slot, u64::from(XDP_PASS)) {
+                    Ok(action) => (XdpVerdict::Redirected, action),
+                    Err(action) => (XdpVerdict::PassedNoSocket, action),
+                }
             }
         }
         Steer::Pass(_) => {

@@ -4,6 +4,9 @@
 //! This thread is the control thread: it checks the capabilities before anything else, starts the
 //! [`Engine`], reads the workers' live counters once per interval and, on the way out, merges their counters
 //! into the final report. The program is detached on every way out (dropping the engine detaches it).
+//!
+//! For the benchmark, `--processing off` leaves the pipeline out (the workers receive, count and give back)
+//! and `--latency` times the generator's stamped frames, reported as percentiles at the end.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,11 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
+use hdrhistogram::Histogram;
 
 use super::{ConfigArg, emit, state};
 use vmknet::io::xsk::{BindMode, DEFAULT_FRAME_COUNT, SocketStats, XskConfig};
 use vmknet::runtime::{
-    CpuList, Engine, EngineConfig, LiveCounts, LocalPort, NetstackCpu, RunSummary, check_capabilities,
+    CpuList, Engine, EngineConfig, LiveCounts, LocalPort, NetstackCpu, Processing, RunSummary, check_capabilities,
 };
 use vmknet::xdp::AttachMode;
 
@@ -50,6 +54,14 @@ pub(crate) struct RunArgs {
     /// receive path does not use).
     #[arg(long)]
     busy_poll: bool,
+    /// What the workers do with the frames: judge them with the pipeline, or (`off`, the bare AF_XDP
+    /// receive) count them and give them straight back, with no verdict.
+    #[arg(long, value_enum, default_value_t = ProcessingArg::Pipeline)]
+    processing: ProcessingArg,
+    /// Time the frames carrying the generator's send stamp (the delivered ones; all with `--processing off`)
+    /// and print the latency percentiles in the final report.
+    #[arg(long)]
+    latency: bool,
     /// Require zero-copy AF_XDP; fail where the driver lacks it (veth, generic XDP).
     #[arg(long)]
     zero_copy: bool,
@@ -78,6 +90,23 @@ impl From<XdpModeArg> for AttachMode {
             XdpModeArg::Native => Self::Native,
             XdpModeArg::Generic => Self::Generic,
             XdpModeArg::Auto => Self::NativeOrGeneric,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ProcessingArg {
+    /// Judge every frame with the pipeline.
+    Pipeline,
+    /// Count every frame and give it straight back.
+    Off,
+}
+
+impl From<ProcessingArg> for Processing {
+    fn from(processing: ProcessingArg) -> Self {
+        match processing {
+            ProcessingArg::Pipeline => Self::Pipeline,
+            ProcessingArg::Off => Self::Off,
         }
     }
 }
@@ -115,6 +144,8 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         busy_poll: args.busy_poll,
         xsk,
         netstack_cpus: args.netstack_cpu.clone(),
+        processing: args.processing.into(),
+        latency: args.latency,
     };
     // Handled from before the start, so a signal during it still ends in a clean stop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -154,9 +185,10 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
     }
     for (queue, cpu, data_path) in &info.queues {
         eprintln!(
-            "vmknet: queue {queue}: worker on CPU {cpu}, {} netstack sockets, {data_path} mode, {} idle",
+            "vmknet: queue {queue}: worker on CPU {cpu}, {} netstack sockets, {data_path} mode, {} idle, processing {}",
             model.netstacks.len(),
-            if args.busy_poll { "spinning when" } else { "poll() when" }
+            if args.busy_poll { "spinning when" } else { "poll() when" },
+            config.processing
         );
     }
     for (netstack, cpu) in &info.dedicated {
@@ -273,6 +305,26 @@ fn summary_line(
     line
 }
 
+/// `latency (µs) of 1000 delivered stamped frames: p50 12.3, p99 40.1, p99.9 80.2, max 95.0`.
+fn latency_line(latency: &Histogram<u64>, processing: Processing) -> String {
+    let frames = match processing {
+        Processing::Pipeline => "delivered stamped frames",
+        Processing::Off => "stamped frames received",
+    };
+    if latency.is_empty() {
+        return format!("latency: no {frames}\n");
+    }
+    let us = |ns: u64| ns as f64 / 1000.0;
+    format!(
+        "latency (µs) of {} {frames}: p50 {:.1}, p99 {:.1}, p99.9 {:.1}, max {:.1}\n",
+        latency.len(),
+        us(latency.value_at_quantile(0.5)),
+        us(latency.value_at_quantile(0.99)),
+        us(latency.value_at_quantile(0.999)),
+        us(latency.max())
+    )
+}
+
 /// The memory the run took: the UMEMs it sized (the bulk, fixed at start) and the process's resident set.
 fn memory_line(frames: u32, queues: usize) -> String {
     let umem_mib = u64::from(frames) * 4096 * queues as u64 / (1 << 20);
@@ -298,7 +350,17 @@ fn resident_kib() -> Option<(u64, u64)> {
 
 /// The final report, followed by the kernel's side of the accounting: XDP verdicts and AF_XDP socket losses.
 pub(crate) fn final_text(summary: &RunSummary, names: &[String]) -> String {
-    let mut out = summary.report.to_text();
+    let mut out = String::new();
+    if summary.processing == Processing::Off {
+        out.push_str(&format!(
+            "processing off: {} frames received and given straight back, none judged (no verdicts below)\n",
+            summary.socket_rx()
+        ));
+    }
+    out.push_str(&summary.report.to_text());
+    if let Some(latency) = &summary.latency {
+        out.push_str(&latency_line(latency, summary.processing));
+    }
     out.push_str("\nXDP program:");
     for (verdict, count) in summary.xdp.iter().filter(|(_, n)| *n > 0) {
         out.push_str(&format!(" {verdict:?} {count};"));
@@ -392,4 +454,28 @@ pub(crate) fn final_text(summary: &RunSummary, names: &[String]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_line_gives_percentiles_in_microseconds() {
+        let mut latency = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).expect("bounds");
+        for ns in [10_000, 20_000, 30_000, 1_000_000] {
+            latency.saturating_record(ns);
+        }
+        let line = latency_line(&latency, Processing::Pipeline);
+        assert!(
+            line.starts_with("latency (µs) of 4 delivered stamped frames: p50 20.0, p99 1000"),
+            "{line}"
+        );
+        assert!(line.contains(", max 1000."), "{line}");
+        latency.reset();
+        assert_eq!(
+            latency_line(&latency, Processing::Off),
+            "latency: no stamped frames received\n"
+        );
+    }
 }

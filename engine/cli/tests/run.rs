@@ -1,7 +1,8 @@
 //! `vmknet run` as an operator runs it, on a two-queue veth pair in a network namespace, with the vmotion
 //! netstack on a worker of its own: stopped with SIGINT it prints the report (the UMEM books balanced, each
 //! worker's rings), exits 0 and leaves no program on the interface; a missing interface, an unknown netstack
-//! for `--netstack-cpu` and `--zero-copy` on veth are refused with a message and nothing left attached.
+//! for `--netstack-cpu` and `--zero-copy` on veth are refused with a message and nothing left attached;
+//! `--processing off --latency` says so at start and in the report.
 //!
 //! Needs root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW); without it each test prints why it skips and passes.
 
@@ -115,6 +116,35 @@ fn run_command_reports_and_detaches_on_sigint() {
             .expect("the neighbour tables written at exit")
             .contains("\"rows\"")
     );
+}
+
+#[test]
+fn run_command_with_processing_off_and_latency_says_so() {
+    if !privileged("run_command_with_processing_off_and_latency_says_so") {
+        return;
+    }
+    let topology = Topology::create("fpo", 1).expect("create the veth pair");
+    let state_dir = std::env::temp_dir().join(format!("vmknet-run-off-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_vmknet"))
+        .args(["run", "--iface", &topology.host, "--processing", "off", "--latency"])
+        .args(["--interval", "0.2", "--duration", "0.5"])
+        .arg("--state-dir")
+        .arg(&state_dir)
+        .output()
+        .expect("run vmknet");
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "exit status {}: {stdout}{stderr}", out.status);
+    assert!(stderr.contains("processing off"), "{stderr}");
+    assert!(
+        stdout.contains("processing off: 0 frames received and given straight back, none judged"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("latency: no stamped frames received"), "{stdout}");
+    assert!(!topology.has_xdp_program(), "no program left on the interface");
 }
 
 #[test]

@@ -18,22 +18,31 @@
 //! A learner thread (`learn.rs`) drains the classifier's reports of gratuitous ARP and unsolicited neighbour
 //! advertisements into the owners' neighbour caches; it is stopped and joined with the workers.
 //!
+//! For the benchmark a run can leave the pipeline out ([`Processing::Off`]: the workers receive, count and
+//! give back, the bare AF_XDP receive of the same sockets) and time the generator's stamped frames
+//! ([`EngineConfig::latency`], see `latency.rs`).
+//!
 //! Capabilities are checked by the caller first ([`check_capabilities`]), before the host file is even read.
 
 mod cpus;
 mod gather;
+mod latency;
 mod learn;
 mod local;
 mod preflight;
 mod worker;
 
+use std::fmt;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use hdrhistogram::Histogram;
+
 pub use cpus::{CpuList, CpuListError, NetstackCpu, NetstackCpuError, pin_thread};
+pub use latency::{LatencyProbe, monotonic_ns};
 pub use local::{EgressCounts, Fate, LocalPort, MAX_PACKET, REPLY_LEN, SubmitError};
 pub use preflight::{
     CAP_BPF, CAP_IPC_LOCK, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, Capability, VlanOffload, check_capabilities,
@@ -44,7 +53,7 @@ pub use worker::{BATCH, LiveCounts};
 use crate::io::xsk::{DataPath, FillRing, ReturnQueue, SocketStats, UmemAccount, XskConfig, XskError};
 use crate::model::{HostModel, NetstackId};
 use crate::netstack::{NetstackError, RouteTable};
-use crate::pipeline::{FragmentStats, HostTables, Pipeline, SteeringMaps};
+use crate::pipeline::{FragmentStats, HostTables, Pipeline};
 use crate::stats::{Counters, Report};
 use crate::xdp::{AttachMode, Classifier, LearnCounts, SteeringEntries, XdpCounters, XdpError};
 use learn::Learner;
@@ -159,11 +168,38 @@ pub enum RuntimeError {
     /// The queues of the host's own traffic could not be made.
     #[error("creating the local port's doorbells (eventfd) failed: {0}")]
     LocalPort(io::Error),
+    /// A worker's latency histogram could not be made.
+    #[error("creating a latency histogram failed: {0}")]
+    LatencyHistogram(#[from] hdrhistogram::CreationError),
+    /// The workers' latency histograms could not be merged.
+    #[error("merging the workers' latency histograms failed: {0}")]
+    LatencyMerge(#[from] hdrhistogram::AdditionError),
 }
 
 impl From<XdpError> for RuntimeError {
     fn from(err: XdpError) -> Self {
         Self::Xdp(Box::new(err))
+    }
+}
+
+/// What the workers do with the frames they receive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Processing {
+    /// Judge every frame with the pipeline: deliver, reply, forward, pass or drop, and count the verdict.
+    #[default]
+    Pipeline,
+    /// Receive and gather exactly as with the pipeline, count each frame and its bytes in the live counters,
+    /// and give every buffer straight back: the bare AF_XDP receive of the benchmark. Frames get no verdict
+    /// (the report counts none), nothing is answered.
+    Off,
+}
+
+impl fmt::Display for Processing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pipeline => "pipeline",
+            Self::Off => "off",
+        })
     }
 }
 
@@ -184,6 +220,11 @@ pub struct EngineConfig {
     pub xsk: XskConfig,
     /// Netstacks served by workers of their own, each on its CPU, instead of by the queue workers.
     pub netstack_cpus: Vec<NetstackCpu>,
+    /// Whether the pipeline runs on the frames received.
+    pub processing: Processing,
+    /// Time the generator's stamped frames (the delivered ones; all of them with processing off) into
+    /// [`RunSummary::latency`]. Off, it costs one branch per batch.
+    pub latency: bool,
 }
 
 impl EngineConfig {
@@ -197,6 +238,8 @@ impl EngineConfig {
             busy_poll: false,
             xsk: XskConfig::default(),
             netstack_cpus: Vec::new(),
+            processing: Processing::Pipeline,
+            latency: false,
         }
     }
 }
@@ -257,13 +300,17 @@ pub struct WorkerSummary {
     pub cpu: usize,
     /// The (queue, netstack) rings it served.
     pub rings: Vec<(u32, usize)>,
-    /// Frames its pipeline judged.
+    /// Frames its pipeline judged (none with processing off).
     pub frames: u64,
 }
 
 /// The result of a run.
 #[derive(Debug)]
 pub struct RunSummary {
+    /// What the workers did with the frames: with [`Processing::Off`] they judged none, so the report and
+    /// counters count no frame and no verdict, and only the live counts ([`socket_rx`](Self::socket_rx)) and
+    /// the UMEM books tell what was received.
+    pub processing: Processing,
     /// The workers' counters, merged and named after the host model.
     pub report: Report,
     /// The merged counters themselves.
@@ -283,6 +330,10 @@ pub struct RunSummary {
     /// Egress frames of the first queue: (frames set aside, free at the end). Frames still in the kernel's tx
     /// or completion ring at the end are counted in the queue's books, not here.
     pub egress_frames: (usize, usize),
+    /// With the latency probe on, the latencies in nanoseconds from the generator's stamp to a worker's
+    /// receive, over every worker: of the delivered stamped frames, or with processing off of every stamped
+    /// frame. `None` with the probe off.
+    pub latency: Option<Histogram<u64>>,
 }
 
 impl RunSummary {
@@ -320,6 +371,7 @@ pub struct Engine {
     /// The thread draining the classifier's announcements.
     learner: Option<JoinHandle<()>>,
     info: StartInfo,
+    processing: Processing,
     /// Declared last, so that it is dropped (and the program detached) after `Drop` has joined the workers.
     classifier: Classifier,
 }
@@ -353,12 +405,7 @@ impl Engine {
         }
         let n_netstacks = u32::try_from(model.netstacks.len()).unwrap_or(u32::MAX);
         let mut classifier = Classifier::load(n_netstacks, n_queues)?;
-        let steering = SteeringMaps::compile(&model);
-        classifier.fill_steering(&SteeringEntries {
-            by_mac: steering.mac_entries().collect(),
-            by_arp_target: steering.arp_entries().collect(),
-            by_ipv6_group: steering.ipv6_group_entries().collect(),
-        })?;
+        classifier.fill_steering(&SteeringEntries::compile(&model))?;
         let mut queues = Vec::with_capacity(n_queues as usize);
         for queue in 0..n_queues {
             let egress_frames = if queue == 0 {
@@ -408,6 +455,7 @@ impl Engine {
                 queues: Vec::new(),
                 dedicated: dedicated.clone(),
             },
+            processing: config.processing,
             classifier,
         };
         let epoch = Instant::now();
@@ -436,11 +484,14 @@ impl Engine {
                     cache.keep_journal(local::JOURNAL);
                 }
             }
-            Worker {
+            let latency = config.latency.then(LatencyProbe::new).transpose()?;
+            Ok::<_, RuntimeError>(Worker {
                 name,
                 fills,
                 rings,
                 pipeline,
+                processing: config.processing,
+                latency,
                 stop: Arc::clone(&engine.stop),
                 busy_poll: config.busy_poll,
                 cpu,
@@ -448,7 +499,7 @@ impl Engine {
                 model: Arc::clone(&engine.model),
                 local: Arc::clone(&engine.local),
                 egress,
-            }
+            })
         };
         // The dedicated workers' rings, per netstack, filled queue by queue.
         let mut dedicated_rings: Vec<Vec<ServedRing>> = dedicated.iter().map(|_| Vec::new()).collect();
@@ -483,14 +534,24 @@ impl Engine {
                 fill,
                 returns: returns.clone(),
             };
-            queue_workers.push(new_worker(format!("vmknet-q{queue}"), cpu, vec![owned], rings, &engine));
+            queue_workers.push(new_worker(
+                format!("vmknet-q{queue}"),
+                cpu,
+                vec![owned],
+                rings,
+                &engine,
+            )?);
             engine.live.push(live);
             engine.returns.push(returns);
         }
         let dedicated_workers = dedicated.iter().zip(dedicated_rings).map(|(&(netstack, cpu), rings)| {
             new_worker(format!("vmknet-n{netstack}"), cpu, Vec::new(), rings, &engine)
         });
-        let workers: Vec<Worker> = queue_workers.into_iter().chain(dedicated_workers).collect();
+        let workers: Vec<Worker> = queue_workers
+            .into_iter()
+            .map(Ok)
+            .chain(dedicated_workers)
+            .collect::<Result<_, _>>()?;
         if let Some(ring) = engine.classifier.take_learned()? {
             let learner = Learner::new(ring, &engine.model, Arc::clone(&engine.local), Arc::clone(&engine.stop));
             let thread = std::thread::Builder::new()
@@ -613,6 +674,7 @@ impl Engine {
         }
         let xdp = xdp?;
         let learn = self.classifier.learn_counts()?;
+        let latency = LatencyProbe::merge(outputs.iter_mut().filter_map(|o| o.latency.take()))?;
         let mut counters = Counters::new(self.model.vmks.len());
         let mut fragments = FragmentStats::default();
         for output in &outputs {
@@ -664,6 +726,7 @@ impl Engine {
             })
             .collect();
         Ok(RunSummary {
+            processing: self.processing,
             report: Report::new(&self.model, &counters, fragments),
             counters,
             queues,
@@ -673,6 +736,7 @@ impl Engine {
             learn_dropped: self.local.learn_dropped(),
             learn,
             egress_frames,
+            latency,
         })
     }
 }

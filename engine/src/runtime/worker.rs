@@ -13,11 +13,17 @@
 //! echo replies for the host into their slots; the caches of netstacks it does not own keep a journal that
 //! it hands to their owners after each round.
 //!
+//! With processing off ([`Processing::Off`], the benchmark's bare AF_XDP receive) a worker receives and
+//! gathers exactly the same way, counts each frame and its bytes, and gives every buffer straight back: no
+//! pipeline, no verdict, no reply. With the latency probe on, it times the stamped frames of each batch
+//! ([`LatencyProbe`]): the delivered ones, or with processing off all of them.
+//!
 //! Per round and ring, a [`Gather`] takes buffers until [`BATCH`] frames are whole (a jumbo frame is a chain
 //! of buffers; the budget counts frames) or the ring is empty, so a flooded netstack cannot starve the others.
 //!
 //! The loop allocates nothing, takes no lock and makes no system call per frame: its arrays are on the stack
-//! or allocated before it starts, the pipeline is pure, and the only system calls are `poll()` when there is
+//! or allocated before it starts (the probe's histogram too; its clock is read from the vDSO once per batch
+//! and ring), the pipeline is pure, and the only system calls are `poll()` when there is
 //! nothing to do (or, spinning with `--busy-poll`, a fill-ring wakeup when the kernel asks for one) and at
 //! most one tx kick per ring and round.
 
@@ -29,7 +35,9 @@ use std::time::Instant;
 
 use xsk_rs::FrameDesc;
 
+use super::Processing;
 use super::gather::Gather;
+use super::latency::{LatencyProbe, monotonic_ns};
 use super::local::{OwnedEgress, Shared};
 use crate::io::xsk::{FillRing, NetstackSocket, ReturnQueue};
 use crate::model::{HostModel, NetstackId};
@@ -96,10 +104,17 @@ impl LiveCell {
         }
     }
 
-    /// Counts a batch with `outcomes`, `bytes` on the wire and `tx_dropped` replies not queued. The worker
-    /// serving the ring is the only writer, so a load and a store suffice.
+    /// Counts a batch of `frames` frames with `bytes` on the wire. The worker serving the ring is the only
+    /// writer of a cell, so a load and a store suffice.
     #[inline]
-    fn record(&self, outcomes: &[Outcome], bytes: u64, tx_dropped: u64) {
+    fn record_rx(&self, frames: usize, bytes: u64) {
+        bump(&self.rx, frames as u64);
+        bump(&self.rx_bytes, bytes);
+    }
+
+    /// Counts the verdicts of a batch, `outcomes`, with `tx_dropped` replies not queued.
+    #[inline]
+    fn record_verdicts(&self, outcomes: &[Outcome], tx_dropped: u64) {
         let (mut delivered, mut dropped, mut replied) = (0, 0, 0);
         for outcome in outcomes {
             match outcome.verdict {
@@ -109,14 +124,17 @@ impl LiveCell {
                 Verdict::Forwarded(_) | Verdict::Passed => {}
             }
         }
-        let bump = |cell: &AtomicU64, n: u64| cell.store(cell.load(Ordering::Relaxed) + n, Ordering::Relaxed);
-        bump(&self.rx, outcomes.len() as u64);
-        bump(&self.rx_bytes, bytes);
         bump(&self.delivered, delivered);
         bump(&self.dropped, dropped);
         bump(&self.replied, replied);
         bump(&self.tx_dropped, tx_dropped);
     }
+}
+
+/// Adds `n` to a live counter that only the calling worker writes.
+#[inline]
+fn bump(cell: &AtomicU64, n: u64) {
+    cell.store(cell.load(Ordering::Relaxed) + n, Ordering::Relaxed);
 }
 
 /// Where a ring's frames go when the worker is done with them.
@@ -168,6 +186,10 @@ pub(super) struct Worker {
     pub(super) fills: Vec<OwnedFill>,
     pub(super) rings: Vec<ServedRing>,
     pub(super) pipeline: Pipeline,
+    /// Whether the pipeline runs on the frames received.
+    pub(super) processing: Processing,
+    /// The latency probe, when on.
+    pub(super) latency: Option<LatencyProbe>,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) busy_poll: bool,
     pub(super) cpu: usize,
@@ -184,6 +206,7 @@ pub(super) struct WorkerOutput {
     pub(super) fills: Vec<OwnedFill>,
     pub(super) rings: Vec<ServedRing>,
     pub(super) pipeline: Pipeline,
+    pub(super) latency: Option<LatencyProbe>,
     pub(super) error: Option<io::Error>,
 }
 
@@ -201,6 +224,7 @@ impl Worker {
             fills: self.fills,
             rings: self.rings,
             pipeline: self.pipeline,
+            latency: self.latency,
             error,
         }
     }
@@ -252,14 +276,16 @@ impl Worker {
             }
             let mut tx_pending = false;
             for ring in &mut self.rings {
-                work += serve_ring(
-                    ring,
-                    &mut self.pipeline,
-                    &mut self.fills,
-                    &self.local,
-                    now_ns,
-                    &mut outcomes,
-                );
+                let stage = match self.processing {
+                    Processing::Pipeline => Stage::Judge(Judge {
+                        pipeline: &mut self.pipeline,
+                        local: &self.local,
+                        now_ns,
+                        outcomes: &mut outcomes,
+                    }),
+                    Processing::Off => Stage::Release,
+                };
+                work += serve_ring(ring, stage, self.latency.as_mut(), &mut self.fills);
                 ring.socket.kick()?;
                 tx_pending |= ring.socket.tx_pending();
             }
@@ -313,15 +339,31 @@ impl Worker {
     }
 }
 
-/// One batch of one ring: gather, judge, reply, give back. Returns the buffers taken from the ring.
+/// What a worker does with a batch once gathered.
+enum Stage<'a> {
+    /// Judge it with the pipeline, put the replies on the tx ring and give the rest back.
+    Judge(Judge<'a>),
+    /// Give every frame straight back (processing off).
+    Release,
+}
+
+/// The pipeline's part of a batch, with what it needs.
+struct Judge<'a> {
+    pipeline: &'a mut Pipeline,
+    local: &'a Shared,
+    now_ns: u64,
+    outcomes: &'a mut [Outcome; BATCH],
+}
+
+/// One batch of one ring: gather, then judge, reply and give back, or with processing off give every frame
+/// straight back; the probe, if any, times the batch's stamped frames on the way. Returns the buffers taken
+/// from the ring.
 #[inline]
 fn serve_ring(
     ring: &mut ServedRing,
-    pipeline: &mut Pipeline,
+    stage: Stage<'_>,
+    latency: Option<&mut LatencyProbe>,
     fills: &mut [OwnedFill],
-    local: &Shared,
-    now_ns: u64,
-    outcomes: &mut [Outcome; BATCH],
 ) -> usize {
     let ServedRing {
         socket,
@@ -335,58 +377,114 @@ fn serve_ring(
         return taken;
     }
     let mut wire_lens = [0u32; BATCH];
-    {
-        let mut heads: [&[u8]; BATCH] = [&[]; BATCH];
-        let bufs = gather.buffers();
-        for i in 0..n {
-            // Safety: the buffers are this socket's, held by the gather until given back below, after the
-            // heads are gone.
-            heads[i] = unsafe { socket.bytes(&bufs[gather.chain(i).start]) };
-            wire_lens[i] = gather.wire_len(i);
-        }
-        pipeline.process_batch_segmented(&heads[..n], &wire_lens[..n], now_ns, &mut outcomes[..n]);
+    for (i, len) in wire_lens[..n].iter_mut().enumerate() {
+        *len = gather.wire_len(i);
     }
-    for (i, outcome) in outcomes[..n].iter().enumerate() {
-        if outcome.verdict == Verdict::Delivered(Service::Icmp) {
-            let chain = gather.chain(i);
-            let bufs = &gather.buffers()[chain];
-            // Safety: the buffers are this socket's, held by the gather until given back below; only read.
-            let head = unsafe { socket.bytes(&bufs[0]) };
-            let rest = bufs[1..].iter().map(|d| unsafe { socket.bytes(d) });
-            local.take_echo_reply(head, gather.wire_len(i) as usize, rest);
+    let cell = live.get(socket.netstack());
+    match stage {
+        Stage::Judge(mut judge) => {
+            let tx_dropped = judge.batch(socket, gather, release, &wire_lens[..n], latency, fills);
+            if let Some(cell) = cell {
+                cell.record_verdicts(&judge.outcomes[..n], tx_dropped);
+            }
+        }
+        Stage::Release => {
+            if let Some(probe) = latency {
+                time_batch(probe, socket, gather, |_| true);
+            }
+            give_back(fills, release, gather.buffers());
         }
     }
-    let mut tx_dropped = 0;
-    let mut released_to = 0;
-    for (i, outcome) in outcomes[..n].iter().enumerate() {
-        if !matches!(outcome.verdict, Verdict::Replied(_)) {
-            continue;
-        }
-        let chain = gather.chain(i);
-        give_back(fills, release, &gather.buffers()[released_to..chain.start]);
-        released_to = chain.end;
-        let bufs = gather.buffers_mut();
-        // Safety: the head is this socket's, held by the gather; no slice of it lives any more.
-        let built = unsafe {
-            socket.rewrite(&mut bufs[chain.start], |buf, len| {
-                pipeline.build_reply(outcome, buf, len)
-            })
-        };
-        if !(built && socket.transmit(&bufs[chain.clone()])) {
-            tx_dropped += 1;
-            give_back(fills, release, &bufs[chain]);
-        }
-    }
-    give_back(fills, release, &gather.buffers()[released_to..]);
     gather.next_batch();
-    if let Some(cell) = live.get(socket.netstack()) {
-        cell.record(
-            &outcomes[..n],
-            wire_lens[..n].iter().map(|&l| u64::from(l)).sum(),
-            tx_dropped,
-        );
+    if let Some(cell) = cell {
+        cell.record_rx(n, wire_lens[..n].iter().map(|&l| u64::from(l)).sum());
     }
     taken
+}
+
+impl Judge<'_> {
+    /// Runs the pipeline on the gathered batch (frames of `wire_lens` bytes on the wire), times its delivered
+    /// stamped frames, hands echo replies for the host over, puts the replies on the tx ring and gives every
+    /// other buffer back. Returns the replies that could not be queued (their buffers are given back too).
+    #[inline]
+    fn batch(
+        &mut self,
+        socket: &mut NetstackSocket,
+        gather: &mut Gather<FrameDesc>,
+        release: &Release,
+        wire_lens: &[u32],
+        latency: Option<&mut LatencyProbe>,
+        fills: &mut [OwnedFill],
+    ) -> u64 {
+        let n = wire_lens.len();
+        let outcomes = &mut self.outcomes[..n];
+        {
+            let mut heads: [&[u8]; BATCH] = [&[]; BATCH];
+            let bufs = gather.buffers();
+            for (i, head) in heads[..n].iter_mut().enumerate() {
+                // Safety: the buffers are this socket's, held by the gather until given back below, after the
+                // heads are gone.
+                *head = unsafe { socket.bytes(&bufs[gather.chain(i).start]) };
+            }
+            self.pipeline
+                .process_batch_segmented(&heads[..n], wire_lens, self.now_ns, outcomes);
+        }
+        if let Some(probe) = latency {
+            time_batch(probe, socket, gather, |i| {
+                matches!(outcomes[i].verdict, Verdict::Delivered(_))
+            });
+        }
+        for (i, outcome) in outcomes.iter().enumerate() {
+            if outcome.verdict == Verdict::Delivered(Service::Icmp) {
+                let chain = gather.chain(i);
+                let bufs = &gather.buffers()[chain];
+                // Safety: the buffers are this socket's, held by the gather until given back below; only read.
+                let head = unsafe { socket.bytes(&bufs[0]) };
+                let rest = bufs[1..].iter().map(|d| unsafe { socket.bytes(d) });
+                self.local.take_echo_reply(head, gather.wire_len(i) as usize, rest);
+            }
+        }
+        let mut tx_dropped = 0;
+        let mut released_to = 0;
+        for (i, outcome) in outcomes.iter().enumerate() {
+            if !matches!(outcome.verdict, Verdict::Replied(_)) {
+                continue;
+            }
+            let chain = gather.chain(i);
+            give_back(fills, release, &gather.buffers()[released_to..chain.start]);
+            released_to = chain.end;
+            let bufs = gather.buffers_mut();
+            // Safety: the head is this socket's, held by the gather; no slice of it lives any more.
+            let built = unsafe {
+                socket.rewrite(&mut bufs[chain.start], |buf, len| {
+                    self.pipeline.build_reply(outcome, buf, len)
+                })
+            };
+            if !(built && socket.transmit(&bufs[chain.clone()])) {
+                tx_dropped += 1;
+                give_back(fills, release, &bufs[chain]);
+            }
+        }
+        give_back(fills, release, &gather.buffers()[released_to..]);
+        tx_dropped
+    }
+}
+
+/// Records the latency of the batch's stamped frames `i` for which `timed(i)` holds, against one reading of
+/// the clock.
+#[inline]
+fn time_batch(
+    probe: &mut LatencyProbe,
+    socket: &NetstackSocket,
+    gather: &Gather<FrameDesc>,
+    timed: impl Fn(usize) -> bool,
+) {
+    let now_ns = monotonic_ns();
+    let bufs = gather.buffers();
+    for i in (0..gather.frames()).filter(|&i| timed(i)) {
+        // Safety: the buffers are this socket's, held by the gather until given back, after this read.
+        probe.record(now_ns, unsafe { socket.bytes(&bufs[gather.chain(i).start]) });
+    }
 }
 
 /// Gives frames back to the kernel: into this worker's fill ring, or to the queue's fill-ring owner.

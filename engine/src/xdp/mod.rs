@@ -1,9 +1,13 @@
 //! Loader of the XDP classifier: loads the eBPF object built from `ebpf/classifier`, fills its steering maps,
 //! registers AF_XDP sockets, attaches it to an interface and reads its verdict counters.
 //!
-//! The loader takes plain [`vmknet_common`] keys and targets; compiling them from the host model is the
-//! caller's job. It never decides what is steered: that is [`vmknet_common::classify`], run in the kernel.
-//! Dropping the [`Classifier`] detaches the program and frees its maps.
+//! The loader takes plain [`vmknet_common`] keys and targets, which [`SteeringEntries::compile`] takes from
+//! the pipeline's own steering tables (the userspace twin of the maps). It never decides what is steered:
+//! that is [`vmknet_common::classify`], run in the kernel. Dropping the [`Classifier`] detaches the program
+//! and frees its maps.
+//!
+//! [`Ceiling`] is the classifier on its own in ceiling mode, for the benchmark: it classifies every frame
+//! but discards, rather than redirects, those steered to a vmk.
 //!
 //! The program reports gratuitous ARP and unsolicited neighbour advertisements on the VLANs of the steering
 //! entries in a ring buffer, which [`Classifier::take_learned`] hands to whoever drains it.
@@ -11,6 +15,7 @@
 //! Needs CAP_BPF and CAP_NET_ADMIN (root is simplest); kernel 5.18 or later for multi-buffer (`xdp.frags`)
 //! programs.
 
+mod ceiling;
 mod error;
 
 use std::collections::BTreeSet;
@@ -23,7 +28,11 @@ use aya::{Ebpf, EbpfLoader};
 use vmknet_common::xdp::{LEARN_COUNTERS, LEARN_REPORTED, LEARN_RING_FULL, socket_slot};
 use vmknet_common::{Ipv4Key, Ipv6Key, MacKey, SteerTarget, XdpConfig, XdpVerdict};
 
+pub use ceiling::Ceiling;
 pub use error::XdpError;
+
+use crate::model::HostModel;
+use crate::pipeline::SteeringMaps;
 
 /// The classifier object, built for bpfel by `build.rs`.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vmknet-ebpf"));
@@ -61,6 +70,18 @@ pub struct SteeringEntries {
     pub by_arp_target: Vec<(Ipv4Key, SteerTarget)>,
     /// Neighbour solicitations: the solicited-node group of a vmk IPv6 address on its VLAN.
     pub by_ipv6_group: Vec<(Ipv6Key, SteerTarget)>,
+}
+
+impl SteeringEntries {
+    /// The entries of `model`, as the pipeline's steering tables hold them.
+    pub fn compile(model: &HostModel) -> Self {
+        let steering = SteeringMaps::compile(model);
+        Self {
+            by_mac: steering.mac_entries().collect(),
+            by_arp_target: steering.arp_entries().collect(),
+            by_ipv6_group: steering.ipv6_group_entries().collect(),
+        }
+    }
 }
 
 /// How to attach the classifier to an interface.
@@ -137,11 +158,21 @@ impl Classifier {
             n_netstacks,
             n_queues,
         };
-        let mut config: Array<_, XdpConfig> = classifier.map(CONFIG)?;
-        config
-            .set(0, XdpConfig { n_netstacks }, 0)
-            .map_err(|err| XdpError::map(CONFIG, "writing the configuration", err))?;
+        classifier.set_ceiling(false)?;
         Ok(classifier)
+    }
+
+    /// Switches ceiling mode ([`XdpConfig::ceiling`]) on or off: on, a frame steered to a vmk is discarded
+    /// and counted [`XdpVerdict::Discarded`] instead of redirected. Off after [`load`](Self::load).
+    ///
+    /// # Errors
+    /// [`XdpError::Map`] when the kernel refuses the write.
+    pub fn set_ceiling(&mut self, ceiling: bool) -> Result<(), XdpError> {
+        let n_netstacks = self.n_netstacks;
+        let mut config: Array<_, XdpConfig> = self.map(CONFIG)?;
+        config
+            .set(0, XdpConfig::new(n_netstacks, ceiling), 0)
+            .map_err(|err| XdpError::map(CONFIG, "writing the configuration", err))
     }
 
     /// Writes `entries` into the steering maps, every MAC of `by_mac` into the vmk MAC set and every VLAN of

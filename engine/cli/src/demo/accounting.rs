@@ -153,6 +153,11 @@ pub(crate) fn compare(expected: &Expected, summary: &RunSummary, sent: u64) -> V
             expected.passed,
         ),
         Check::new(
+            "discarded by the XDP program (ceiling mode, never on in a run)",
+            xdp.get(XdpVerdict::Discarded),
+            0,
+        ),
+        Check::new(
             "frames passed by the workers (Linux's never reach them)",
             report.totals.passed,
             0,
