@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the peers the end-to-end benchmark (vmknet-bench) measures vmknet against, on Debian 12: DPDK's
-# testpmd (`dpdk`) with its AF_XDP poll-mode driver (`librte-net-af-xdp23`, loaded as a plugin by testpmd).
+# testpmd with its AF_XDP poll-mode driver (`librte-net-af-xdp23`, a plugin testpmd loads from the PMD
+# directory). On bookworm `dpdk-testpmd` is in `dpdk-dev` (with the dev tools), not in `dpdk` (the runtime).
 # xdp-bench comes with xdp-tools, which scripts/install-deps.sh installs. The test suite (scripts/test.sh)
 # does not call this: the peers' tests skip without them; the benchmark command runs it.
 # Idempotent; run as root.
@@ -11,7 +12,7 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
-packages=(dpdk librte-net-af-xdp23 xdp-tools)
+packages=(dpdk dpdk-dev librte-net-af-xdp23 xdp-tools)
 if dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | grep -qv 'install ok installed' \
     || [[ $(dpkg-query -W "${packages[@]}" 2>/dev/null | wc -l) -ne ${#packages[@]} ]]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -3,5 +3,8 @@
 //! placement at a time, reported as JSON, a Markdown table and plots.
 //!
 //! - [`model`]: the results, one serialisable document.
+//! - [`peers`]: the comparison peers run as child processes, DPDK testpmd (AF_XDP driver) and
+//!   `xdp-bench drop`, and how many frames each received.
 
 pub mod model;
+pub mod peers;
