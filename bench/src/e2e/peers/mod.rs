@@ -109,9 +109,8 @@ impl RunningPeer {
     /// [`PeerError::Failed`] when it had to be killed, exited with an error or printed no count;
     /// [`PeerError::Helper`] when the interface counters cannot be read.
     pub fn stop(mut self) -> Result<PeerCount, PeerError> {
-        let Some(process) = self.process.take() else {
-            return Err(PeerError::Helper("the peer was stopped already".into()));
-        };
+        // Only `drop` and this (which takes the peer by value) take the process.
+        let process = self.process.take().expect("a running peer has its process");
         let exit = process.interrupt_and_wait()?;
         let (frames, ring_drops) = match self.counter {
             Counter::Testpmd => {
