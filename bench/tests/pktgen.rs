@@ -1,7 +1,8 @@
 //! vmknet-pktgen on a testbed veth pair (root): the generator runs in the namespace and sends on the peer
 //! end; the host end has the counting sink attached (passing frames on, which also lets redirected frames
 //! into the veth) and an AF_PACKET capture behind it. Each test checks that exactly the frames asked for
-//! arrive, with the right sizes, VLAN tag, flows or template order.
+//! arrive, with the right sizes, VLAN tag, flows or template order; with `timestamp`, each carries a stamp
+//! of its send time and valid checksums.
 //!
 //! Without CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF each test says why it skips, and passes.
 
@@ -16,11 +17,13 @@ use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use vmknet::runtime::{CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, Capability, missing_capabilities};
 use vmknet_bench::pktgen::afpacket::{Frames, PacketTx};
 use vmknet_bench::pktgen::frame::FCS_LEN;
+use vmknet_bench::pktgen::stamp::{monotonic_ns, stamp_site};
 use vmknet_bench::pktgen::templates::Templates;
 use vmknet_bench::pktgen::{
     GenCounters, Generator, IpRange, LiveTx, Method, Pace, PktgenError, PortRange, Report, Sink, SinkAction, UdpFlows,
     ifindex, live_frame_limit, run,
 };
+use vmknet_common::stamp::read_stamp;
 use vmknet_testbed::Topology;
 
 /// What the tests need: the generator and sink (BPF, XDP), the AF_PACKET capture, the testbed's namespace.
@@ -98,6 +101,7 @@ fn flows_v4() -> UdpFlows {
         },
         src_port: PortRange { first: 40000, count: 1 },
         dst_port: PortRange { first: 8000, count: 10 },
+        timestamp: false,
     }
 }
 
@@ -264,7 +268,7 @@ fn replay_plays_the_templates_in_order_at_their_own_lengths() {
     let count = 7 * 300;
     let templates = chosen.clone();
     let (report, received, frames) = send_and_capture("pgr", move |peer| {
-        let generator = Generator::replay(&templates, ifindex(peer)?)?;
+        let generator = Generator::replay(&templates, ifindex(peer)?, false)?;
         let single_cpu = Pace {
             cpus: vec![0],
             ..pace(count)
@@ -415,4 +419,140 @@ impl Capture {
         }
         Some(Some(frame))
     }
+}
+
+/// Every frame carries a stamp taken during the run (between `before` and now, and less than 10 s old) and,
+/// now stamped, still valid checksums ([`stamp_site`] checks them).
+fn check_stamps(frames: &[Vec<u8>], before: u64) {
+    let now = monotonic_ns();
+    for frame in frames {
+        let sent = read_stamp(frame.as_slice()).unwrap_or_else(|| panic!("no stamp: {frame:02x?}"));
+        assert!(
+            (before..=now).contains(&sent),
+            "stamp {sent} outside the run [{before}, {now}]"
+        );
+        assert!(now - sent < 10_000_000_000, "a stamp {} ns old", now - sent);
+        assert!(
+            stamp_site(frame).is_some(),
+            "checksums broken by the stamp: {frame:02x?}"
+        );
+    }
+}
+
+#[test]
+fn stamped_live_flows_arrive_with_their_send_time() {
+    require_root!("stamped_live_flows_arrive_with_their_send_time");
+    // The smallest stamped frame (64 bytes tagged), with varied flows and with the single-flow fast path.
+    let varied = UdpFlows {
+        size: 64,
+        timestamp: true,
+        ..flows_v4()
+    };
+    let single = UdpFlows {
+        src_ip: IpRange {
+            count: 1,
+            ..varied.src_ip
+        },
+        dst_port: PortRange {
+            count: 1,
+            ..varied.dst_port
+        },
+        ..varied.clone()
+    };
+    for (prefix, spec) in [("pgs", varied), ("pg1", single)] {
+        let sent_spec = spec.clone();
+        let before = monotonic_ns();
+        let (report, received, frames) = send_and_capture(prefix, move |peer| {
+            let generator = Generator::flows(&sent_spec, ifindex(peer)?)?;
+            run(Method::XdpLive, &pace(FRAMES), &AtomicBool::new(false), |_| {
+                LiveTx::new(&generator, 64)
+            })
+        });
+        assert_eq!((report.offered, received.frames), (FRAMES, FRAMES), "{prefix}");
+        assert_eq!(frames.len() as u64, FRAMES, "{prefix}: the capture got every frame");
+        assert_eq!(check_flow_frames(&spec, &frames).len() as u64, spec.flows(), "{prefix}");
+        check_stamps(&frames, before);
+        let distinct: std::collections::BTreeSet<_> = frames.iter().map(|f| read_stamp(f.as_slice())).collect();
+        assert!(distinct.len() > 1, "{prefix}: stamps advance");
+    }
+}
+
+#[test]
+fn stamped_replay_and_af_packet_frames_carry_their_send_time() {
+    require_root!("stamped_replay_and_af_packet_frames_carry_their_send_time");
+    let limit = live_frame_limit().expect("live frames");
+    let mut mix = Templates::vsphere_mix(vmknet_testbed::DEFAULT_SEED);
+    mix.fit(60, limit);
+    mix.frames.retain(|frame| !frame.starts_with(&[0xff; 6]));
+    // Some templates that take a stamp and some that do not (ARP, ICMP, short payloads).
+    let (mut can, mut cannot): (Vec<_>, Vec<_>) = mix.frames.into_iter().partition(|f| stamp_site(f).is_some());
+    can.truncate(5);
+    cannot.truncate(2);
+    assert!(can.len() == 5 && !cannot.is_empty(), "the mix has both kinds");
+    let chosen: Vec<Vec<u8>> = can.into_iter().chain(cannot).collect();
+    let count = chosen.len() as u64 * 200;
+    let templates = chosen.clone();
+    let before = monotonic_ns();
+    let (report, received, frames) = send_and_capture("pgt", move |peer| {
+        let generator = Generator::replay(&templates, ifindex(peer)?, true)?;
+        let single_cpu = Pace {
+            cpus: vec![0],
+            ..pace(count)
+        };
+        run(Method::XdpLive, &single_cpu, &AtomicBool::new(false), |_| {
+            LiveTx::new(&generator, 16)
+        })
+    });
+    assert_eq!(
+        (report.offered, received.frames, frames.len() as u64),
+        (count, count, count)
+    );
+    let (stamped, plain): (Vec<_>, Vec<_>) = frames
+        .iter()
+        .enumerate()
+        .partition(|(i, _)| stamp_site(&chosen[i % chosen.len()]).is_some());
+    let stamped: Vec<Vec<u8>> = stamped.into_iter().map(|(_, f)| f.clone()).collect();
+    check_stamps(&stamped, before);
+    for (i, frame) in plain {
+        assert_eq!(frame, &chosen[i % chosen.len()], "frame {i} is played as it is");
+    }
+
+    // AF_PACKET: stamped in userspace, one clock read per batch.
+    let spec = UdpFlows {
+        size: 78,
+        vlan: None,
+        src_ip: IpRange {
+            first: IpAddr::V6(Ipv6Addr::new(0xfd00, 0x20, 0, 0, 0, 0, 0, 1)),
+            count: 3,
+        },
+        dst_ip: IpRange {
+            first: IpAddr::V6(Ipv6Addr::new(0xfd00, 0x20, 0, 0, 0, 0, 0, 0x11)),
+            count: 1,
+        },
+        timestamp: true,
+        ..flows_v4()
+    };
+    let sent_spec = spec.clone();
+    let count = 2_000;
+    let before = monotonic_ns();
+    let (report, received, frames) = send_and_capture("pgu", move |peer| {
+        let target = ifindex(peer)?;
+        let template = sent_spec.template()?;
+        run(Method::AfPacket, &pace(count), &AtomicBool::new(false), |_| {
+            PacketTx::new(
+                target,
+                Frames::Flows {
+                    template: &template,
+                    config: sent_spec.config(target),
+                },
+                32,
+            )
+        })
+    });
+    assert_eq!(
+        (report.offered, received.frames, frames.len() as u64),
+        (count, count, count)
+    );
+    assert_eq!(check_flow_frames(&spec, &frames).len() as u64, spec.flows());
+    check_stamps(&frames, before);
 }

@@ -9,6 +9,7 @@
 //! - [`targets`]: the targets checked against the same run.
 //! - [`markdown`]: the report as Markdown tables and lists.
 //! - [`plot`]: the throughput and latency plots, as SVG (written by the small `svg` module).
+//! - [`peers`]: the external subjects (xdp-bench, DPDK's testpmd), as child processes.
 //! - [`output`]: all of it written into a directory.
 
 pub mod cpu;
@@ -18,6 +19,7 @@ pub mod latency;
 pub mod markdown;
 pub mod model;
 pub mod output;
+pub mod peers;
 pub mod placement;
 pub mod plot;
 pub mod summary;

@@ -3,12 +3,14 @@
 //! Sizes follow pktgen and xdp-trafficgen: `size` is the frame on the wire *including* the 4-byte FCS the
 //! NIC appends, so `--size 64` hands 60 bytes to the driver and 1518 is the largest untagged frame at MTU
 //! 1500. The template carries the first flow (first address and port of each range) with valid IPv4 and UDP
-//! checksums; the XDP program rewrites the varied fields of each frame from there.
+//! checksums; the XDP program rewrites the varied fields of each frame from there and, with
+//! [`UdpFlows::timestamp`], stamps each with its send time at the start of the UDP payload.
 
 use std::net::IpAddr;
 
 use etherparse::PacketBuilder;
-use vmknet_common::pktgen::{FieldRange, GenConfig, LAYOUT_IPV6, LAYOUT_VLAN};
+use vmknet_common::pktgen::{FieldRange, GenConfig, LAYOUT_IPV6, LAYOUT_VLAN, StampSite};
+use vmknet_common::stamp::STAMP_LEN;
 
 use super::PktgenError;
 
@@ -58,6 +60,8 @@ pub struct UdpFlows {
     pub src_port: PortRange,
     /// Destination ports.
     pub dst_port: PortRange,
+    /// Stamp every frame with its send time ([`vmknet_common::stamp`]): the size must leave room for it.
+    pub timestamp: bool,
 }
 
 impl UdpFlows {
@@ -65,7 +69,8 @@ impl UdpFlows {
     ///
     /// # Errors
     /// [`PktgenError::Invalid`] when the parameters cannot make a frame: mixed address families, a range that
-    /// runs past the last address or port, a VLAN id above 4094, a size too small for the headers.
+    /// runs past the last address or port, a VLAN id above 4094, a size too small for the headers (and the
+    /// stamp, with [`timestamp`](Self::timestamp)).
     pub fn template(&self) -> Result<Vec<u8>, PktgenError> {
         self.check()?;
         let builder = PacketBuilder::ethernet2(self.src_mac, self.dst_mac);
@@ -77,14 +82,20 @@ impl UdpFlows {
         }
         .udp(src_port, dst_port);
         let tag_len = if self.vlan.is_some() { 4 } else { 0 };
+        let stamp_len = if self.timestamp { STAMP_LEN } else { 0 };
         let headers = builder.size(0) + tag_len;
-        let payload_len = (self.size.checked_sub(FCS_LEN + headers)).ok_or_else(|| {
+        let payload_len = (self.size.checked_sub(FCS_LEN + headers + stamp_len)).ok_or_else(|| {
+            let what = if self.timestamp {
+                "its headers and a timestamp"
+            } else {
+                "its headers"
+            };
             invalid(format!(
-                "a {}-byte frame cannot hold its headers: the smallest is {} bytes (FCS included)",
+                "a {}-byte frame cannot hold {what}: the smallest is {} bytes (FCS included)",
                 self.size,
-                headers + FCS_LEN
+                headers + stamp_len + FCS_LEN
             ))
-        })?;
+        })? + stamp_len;
         let mut frame = Vec::with_capacity(self.size);
         builder
             .write(&mut frame, &vec![0; payload_len])
@@ -109,6 +120,11 @@ impl UdpFlows {
             src_port: FieldRange::new(u32::from(self.src_port.first), self.src_port.count),
             dst_port: FieldRange::new(u32::from(self.dst_port.first), self.dst_port.count),
             n_templates: 0,
+            stamp: if self.timestamp {
+                StampSite::udp(layout)
+            } else {
+                StampSite::NONE
+            },
         }
     }
 
@@ -179,6 +195,7 @@ mod tests {
             dst_ip: IpRange { first: dst, count: 1 },
             src_port: PortRange { first: 1024, count: 8 },
             dst_port: PortRange { first: 3260, count: 1 },
+            timestamp: false,
         }
     }
 
@@ -232,6 +249,25 @@ mod tests {
         );
         let error = |spec: UdpFlows| spec.template().expect_err("invalid").to_string();
         assert!(error(flows(src, dst, None, 45)).contains("smallest is 46 bytes"));
+        let stamped = |size| UdpFlows {
+            timestamp: true,
+            ..flows(src, dst, Some(20), size)
+        };
+        assert!(
+            stamped(64).template().is_ok(),
+            "a tagged 64-byte IPv4 frame holds a stamp"
+        );
+        assert!(error(stamped(61)).contains("cannot hold its headers and a timestamp: the smallest is 62 bytes"));
+        let stamped_v6 = UdpFlows {
+            timestamp: true,
+            ..flows(
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+                None,
+                77,
+            )
+        };
+        assert!(error(stamped_v6).contains("smallest is 78 bytes"));
         assert!(error(flows(src, dst, Some(4095), 64)).contains("VLAN 4095"));
         assert!(error(flows(src, IpAddr::V6(Ipv6Addr::LOCALHOST), None, 64)).contains("same family"));
         let mut ports = flows(src, dst, None, 64);

@@ -13,6 +13,8 @@
 //!   counting [`Sink`] a receiver attaches; the live-frame size limit probe.
 //! - [`run`](mod@run): the per-thread send loop shared by both transmit methods: count, duration, rate, stop.
 //! - [`afpacket`]: the fallback transmit method for devices without `ndo_xdp_xmit`: AF_PACKET `sendmmsg`.
+//! - [`stamp`](mod@stamp): the send-time stamps (`--timestamp`), the end-to-end benchmark's latency probe: which
+//!   templates can carry one, and the clock.
 //!
 //! Counting: the generator reports the frames the kernel ran (`offered`, the sum of completed `repeat`s) and
 //! the frames its program redirected (per-CPU counters, exact even when a run is interrupted); what arrived is
@@ -22,6 +24,7 @@ pub mod afpacket;
 pub mod frame;
 pub mod programs;
 pub mod run;
+pub mod stamp;
 pub mod templates;
 
 use std::io;

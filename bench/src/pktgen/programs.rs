@@ -16,6 +16,7 @@ use aya::{Ebpf, EbpfLoader};
 use vmknet_common::pktgen::{GenConfig, GenCounters, MAX_TEMPLATE_LEN, SinkConfig, Template};
 
 use super::run::Transmit;
+use super::stamp::stamp_site;
 use super::{PktgenError, UdpFlows};
 
 /// The programs, built for bpfel by `build.rs`.
@@ -60,12 +61,13 @@ impl Generator {
         Ok(generator)
     }
 
-    /// Loads `pktgen_replay` with `frames`, played in order, redirecting to `ifindex`.
+    /// Loads `pktgen_replay` with `frames`, played in order, redirecting to `ifindex`; with `timestamp`, every
+    /// frame that can carry a send-time stamp ([`stamp_site`]) gets one.
     ///
     /// # Errors
     /// [`PktgenError::Invalid`] when there are no frames or one is shorter than an Ethernet header or longer
     /// than [`MAX_TEMPLATE_LEN`]; load errors.
-    pub fn replay<F: AsRef<[u8]>>(frames: &[F], ifindex: u32) -> Result<Self, PktgenError> {
+    pub fn replay<F: AsRef<[u8]>>(frames: &[F], ifindex: u32, timestamp: bool) -> Result<Self, PktgenError> {
         let n_templates = u32::try_from(frames.len())
             .ok()
             .filter(|&n| n > 0)
@@ -81,7 +83,8 @@ impl Generator {
         let mut templates: Array<_, Template> = typed_map(&mut generator.ebpf, TEMPLATES_MAP)?;
         for (index, frame) in frames.iter().enumerate() {
             let frame = frame.as_ref();
-            let template = Template::new(frame)
+            let site = timestamp.then(|| stamp_site(frame)).flatten().unwrap_or_default();
+            let template = Template::new(frame, site)
                 .filter(|_| frame.len() >= REPLAY_MIN_LEN)
                 .ok_or_else(|| {
                     PktgenError::Invalid(format!(

@@ -12,14 +12,25 @@
 //! source address): [`FlowCursor::advance`] visits every combination once per cycle, with no division in the
 //! kernel. Each CPU has its own cursor, so threads need no shared state.
 //!
+//! With a [`StampSite`], [`write_stamp`] also writes the send time ([`crate::stamp`]) into each frame's L4
+//! payload and patches the L4 checksum by the same difference rule.
+//!
 //! Everything here is loop-free and reads or writes a fixed set of fields, so the verifier accepts it.
 
 use crate::classify::{ETH_HEADER_LEN, FrameBytes, VLAN_TAG_LEN};
+use crate::stamp::{STAMP_LEN, stamp_bytes};
 
 /// The largest template the replay program copies into a frame, more than the live-frame mode accepts
 /// (`BPF_PROG_TEST_RUN` keeps live frames in a single page, headroom and tailroom included). One less than a
 /// power of two, so the program bounds a length for the verifier with a mask.
 pub const MAX_TEMPLATE_LEN: usize = 4095;
+
+/// [`StampSite::flags`] bit: the checksum is UDP's, where a computed 0 is sent as 0xffff (RFC 768).
+pub const STAMP_UDP: u32 = 1;
+/// [`StampSite::flags`] bit: a checksum of 0 means "none" and stays 0 (UDP over IPv4).
+pub const STAMP_CHECKSUM_OPTIONAL: u32 = 2;
+/// The largest stamp or checksum offset [`write_stamp`] takes: it bounds offsets with this mask.
+pub const MAX_STAMP_OFFSET: usize = MAX_TEMPLATE_LEN;
 
 /// [`GenConfig::layout`] bit: the frame carries one 802.1Q tag.
 pub const LAYOUT_VLAN: u32 = 1;
@@ -37,6 +48,7 @@ const IPV6_HEADER_LEN: usize = 40;
 const UDP_SRC_PORT: usize = 0;
 const UDP_DST_PORT: usize = 2;
 const UDP_CHECKSUM: usize = 6;
+const UDP_HEADER_LEN: usize = 8;
 
 /// Write access to a frame's bytes, beside [`FrameBytes`]' read access.
 pub trait FrameBytesMut: FrameBytes {
@@ -97,6 +109,56 @@ pub struct GenConfig {
     pub dst_port: FieldRange,
     /// Templates in the replay program's template array.
     pub n_templates: u32,
+    /// Where the flow program stamps each frame with its send time ([`StampSite::NONE`]: it does not).
+    pub stamp: StampSite,
+}
+
+/// Where a frame gets its send-time stamp ([`crate::stamp`]) and which checksum covers it: the L4 payload
+/// offset and the offset of the UDP or TCP checksum field. Userspace finds the site once per template; the
+/// programs write the stamp at it for every frame.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StampSite {
+    /// Offset of the stamp (the L4 payload) from the Ethernet header; 0: no stamp.
+    pub at: u32,
+    /// Offset of the L4 checksum field.
+    pub checksum: u32,
+    /// [`STAMP_UDP`] | [`STAMP_CHECKSUM_OPTIONAL`].
+    pub flags: u32,
+}
+
+impl StampSite {
+    /// No stamp.
+    pub const NONE: Self = Self {
+        at: 0,
+        checksum: 0,
+        flags: 0,
+    };
+
+    /// Whether frames get a stamp.
+    pub const fn is_some(&self) -> bool {
+        self.at != 0
+    }
+
+    /// The site of a UDP frame laid out as `layout` says ([`LAYOUT_VLAN`] | [`LAYOUT_IPV6`]): the flow
+    /// program's frames. The caller checks that the frame holds [`STAMP_LEN`] payload bytes.
+    pub const fn udp(layout: u32) -> Self {
+        let l3 = if layout & LAYOUT_VLAN != 0 {
+            ETH_HEADER_LEN + VLAN_TAG_LEN
+        } else {
+            ETH_HEADER_LEN
+        };
+        let (udp, flags) = if layout & LAYOUT_IPV6 != 0 {
+            (l3 + IPV6_HEADER_LEN, STAMP_UDP)
+        } else {
+            (l3 + IPV4_HEADER_LEN, STAMP_UDP | STAMP_CHECKSUM_OPTIONAL)
+        };
+        Self {
+            at: (udp + UDP_HEADER_LEN) as u32,
+            checksum: (udp + UDP_CHECKSUM) as u32,
+            flags,
+        }
+    }
 }
 
 impl GenConfig {
@@ -178,11 +240,13 @@ pub struct Template {
     pub len: u32,
     /// The frame, from its Ethernet header, zero after `len`.
     pub bytes: [u8; MAX_TEMPLATE_LEN + 1],
+    /// Where the replay program stamps this frame ([`StampSite::NONE`]: it does not).
+    pub stamp: StampSite,
 }
 
 impl Template {
-    /// A template holding `frame`, or `None` when it is longer than [`MAX_TEMPLATE_LEN`].
-    pub fn new(frame: &[u8]) -> Option<Self> {
+    /// A template holding `frame`, stamped at `stamp`, or `None` when it is longer than [`MAX_TEMPLATE_LEN`].
+    pub fn new(frame: &[u8], stamp: StampSite) -> Option<Self> {
         if frame.len() > MAX_TEMPLATE_LEN {
             return None;
         }
@@ -191,6 +255,7 @@ impl Template {
         Some(Self {
             len: frame.len() as u32,
             bytes,
+            stamp,
         })
     }
 }
@@ -284,15 +349,52 @@ pub fn rewrite_flow<F: FrameBytesMut + ?Sized>(frame: &mut F, config: &GenConfig
     Some(())
 }
 
+/// Writes the stamp of the send time `ns` at `site` and patches the L4 checksum by the difference from
+/// what the frame holds there now (RFC 1624), so it is right whatever a recycled page held before. A UDP
+/// checksum of 0 at a site with [`STAMP_CHECKSUM_OPTIONAL`] stays 0. Nothing is written without a site.
+///
+/// The stamp starts an even number of bytes after the L4 header, so its words line up with the checksum's.
+/// Returns `None`, possibly after writing the stamp, when the site lies beyond the frame. Offsets are taken
+/// modulo [`MAX_STAMP_OFFSET`] + 1.
+pub fn write_stamp<F: FrameBytesMut + ?Sized>(frame: &mut F, site: &StampSite, ns: u64) -> Option<()> {
+    if !site.is_some() {
+        return Some(());
+    }
+    // The masks give the verifier the offsets' bounds (a comparison does not survive LLVM here: it merges the
+    // two and drops the masks as redundant). Sites are header offsets, far below the mask.
+    let (at, checksum) = (
+        site.at as usize & MAX_STAMP_OFFSET,
+        site.checksum as usize & MAX_STAMP_OFFSET,
+    );
+    let old = frame.read::<STAMP_LEN>(at)?;
+    let new = stamp_bytes(ns);
+    frame.write(at, new)?;
+    let word =
+        |bytes: &[u8; STAMP_LEN], i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let diff = diff32(word(&old, 0), word(&new, 0))
+        + diff32(word(&old, 4), word(&new, 4))
+        + diff32(word(&old, 8), word(&new, 8));
+    let check = frame.read_u16(checksum)?;
+    if check == 0 && site.flags & STAMP_CHECKSUM_OPTIONAL != 0 {
+        return Some(());
+    }
+    let check = match patch(check, diff) {
+        0 if site.flags & STAMP_UDP != 0 => 0xffff,
+        check => check,
+    };
+    frame.write(checksum, check.to_be_bytes())
+}
+
 #[cfg(feature = "user")]
 mod pod {
-    // Safety (all five): `#[repr(C)]` over `u32`/`u64` fields, `FieldRange`s (two `u32`) and a byte array,
+    // Safety (all six): `#[repr(C)]` over `u32`/`u64` fields, `FieldRange`s (two `u32`) and a byte array,
     // laid out without padding; every bit pattern is valid.
     unsafe impl aya::Pod for super::GenConfig {}
     unsafe impl aya::Pod for super::FlowCursor {}
     unsafe impl aya::Pod for super::GenCounters {}
     unsafe impl aya::Pod for super::SinkConfig {}
     unsafe impl aya::Pod for super::Template {}
+    unsafe impl aya::Pod for super::StampSite {}
 }
 
 #[cfg(test)]
@@ -312,55 +414,74 @@ mod tests {
         acc as u16
     }
 
+    const UDP: u8 = 17;
+    const TCP: u8 = 6;
+
     /// A UDP frame with valid checksums, built independently of the rewrite (full checksums).
     fn frame(vlan: bool, ipv6: bool, payload: usize) -> Vec<u8> {
+        l4_frame(vlan, ipv6, UDP, payload)
+    }
+
+    /// A UDP or TCP (20-byte header) frame with valid checksums.
+    fn l4_frame(vlan: bool, ipv6: bool, protocol: u8, payload: usize) -> Vec<u8> {
         let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
         if vlan {
             f.extend([0x81, 0x00, 0x00, 20]);
         }
-        let udp_len = (8 + payload) as u16;
+        let header_len = if protocol == TCP { 20 } else { 8 };
+        let l4_len = (header_len + payload) as u16;
         let l3 = f.len() + 2;
         if ipv6 {
             f.extend([0x86, 0xdd, 0x60, 0, 0, 0]);
-            f.extend(udp_len.to_be_bytes());
-            f.extend([17, 64]);
+            f.extend(l4_len.to_be_bytes());
+            f.extend([protocol, 64]);
             f.extend([0xfd, 0, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
             f.extend([0xfd, 0, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
         } else {
             f.extend([0x08, 0x00, 0x45, 0]);
-            f.extend((20 + udp_len).to_be_bytes());
-            f.extend([0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+            f.extend((20 + l4_len).to_be_bytes());
+            f.extend([0, 0, 0, 0, 64, protocol, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
             let check = !sum(&f[l3..l3 + 20], 0);
             f[l3 + 10..l3 + 12].copy_from_slice(&check.to_be_bytes());
         }
-        let udp = f.len();
+        let l4 = f.len();
         f.extend([0x30, 0x39, 0x00, 0x35]);
-        f.extend(udp_len.to_be_bytes());
-        f.extend([0, 0]);
+        let checksum = if protocol == TCP {
+            f.extend([0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff]); // seq, ack, offset 5, PSH ACK, window
+            l4 + 16
+        } else {
+            f.extend(l4_len.to_be_bytes());
+            l4 + 6
+        };
+        f.extend([0, 0, 0, 0][..header_len - (f.len() - l4)].iter());
         f.extend((0..payload).map(|i| i as u8));
-        let check = !udp_checksum_sum(&f, l3, udp, ipv6);
-        let check = if check == 0 { 0xffff } else { check };
-        f[udp + 6..udp + 8].copy_from_slice(&check.to_be_bytes());
+        let check = !l4_checksum_sum(&f, l3, l4, ipv6, protocol);
+        let check = if check == 0 && protocol == UDP { 0xffff } else { check };
+        f[checksum..checksum + 2].copy_from_slice(&check.to_be_bytes());
         f
     }
 
-    /// Sum over the pseudo-header and the UDP datagram (checksum field included as it stands).
-    fn udp_checksum_sum(f: &[u8], l3: usize, udp: usize, ipv6: bool) -> u16 {
-        let udp_len = (f.len() - udp) as u32;
-        let (addresses, pseudo) = if ipv6 {
-            (&f[l3 + 8..l3 + 40], udp_len + 17)
+    /// Sum over the pseudo-header and the L4 segment (checksum field included as it stands).
+    fn l4_checksum_sum(f: &[u8], l3: usize, l4: usize, ipv6: bool, protocol: u8) -> u16 {
+        let pseudo = (f.len() - l4) as u32 + u32::from(protocol);
+        let addresses = if ipv6 {
+            &f[l3 + 8..l3 + 40]
         } else {
-            (&f[l3 + 12..l3 + 20], udp_len + 17)
+            &f[l3 + 12..l3 + 20]
         };
         let partial = u32::from(sum(addresses, pseudo));
-        sum(&f[udp..], partial)
+        sum(&f[l4..], partial)
     }
 
     fn checksums_valid(f: &[u8], vlan: bool, ipv6: bool) -> bool {
+        l4_checksums_valid(f, vlan, ipv6, UDP)
+    }
+
+    fn l4_checksums_valid(f: &[u8], vlan: bool, ipv6: bool, protocol: u8) -> bool {
         let l3 = if vlan { 18 } else { 14 };
-        let udp = l3 + if ipv6 { 40 } else { 20 };
+        let l4 = l3 + if ipv6 { 40 } else { 20 };
         let ip_ok = ipv6 || sum(&f[l3..l3 + 20], 0) == 0xffff;
-        ip_ok && udp_checksum_sum(f, l3, udp, ipv6) == 0xffff
+        ip_ok && l4_checksum_sum(f, l3, l4, ipv6, protocol) == 0xffff
     }
 
     fn config(layout: u32) -> GenConfig {
@@ -372,16 +493,17 @@ mod tests {
             src_port: FieldRange::new(65534, 3),
             dst_port: FieldRange::new(4000, 5),
             n_templates: 0,
+            stamp: StampSite::NONE,
         }
     }
 
     #[test]
     fn templates_hold_up_to_the_maximum() {
         let frame = [7u8; MAX_TEMPLATE_LEN];
-        let template = Template::new(&frame).expect("fits");
+        let template = Template::new(&frame, StampSite::NONE).expect("fits");
         assert_eq!(template.len as usize, MAX_TEMPLATE_LEN);
         assert_eq!(&template.bytes[..MAX_TEMPLATE_LEN], &frame[..]);
-        assert_eq!(Template::new(&[0; MAX_TEMPLATE_LEN + 1]), None);
+        assert_eq!(Template::new(&[0; MAX_TEMPLATE_LEN + 1], StampSite::NONE), None);
     }
 
     #[test]
@@ -471,5 +593,73 @@ mod tests {
                 assert_eq!(rewrite_flow(short.as_mut_slice(), &cfg, &FlowCursor::default()), None);
             }
         }
+    }
+
+    /// The site of a TCP frame from [`l4_frame`]: the payload behind the 20-byte header.
+    fn tcp_site(vlan: bool, ipv6: bool) -> StampSite {
+        let l4 = if vlan { 18 } else { 14 } + if ipv6 { 40 } else { 20 };
+        StampSite {
+            at: l4 as u32 + 20,
+            checksum: l4 as u32 + 16,
+            flags: 0,
+        }
+    }
+
+    #[test]
+    fn stamps_keep_checksums_valid_in_every_layout_and_over_reused_pages() {
+        use crate::stamp::{payload_offset, read_stamp};
+        // Times whose words carry across the checksum's folds, and the largest.
+        let times = [0, 1, 0xffff, 0x0001_0000_ffff_0000, 0x0123_4567_89ab_cdef, u64::MAX];
+        for layout in 0..4 {
+            let (vlan, ipv6) = (layout & LAYOUT_VLAN != 0, layout & LAYOUT_IPV6 != 0);
+            for (protocol, site) in [(UDP, StampSite::udp(layout)), (TCP, tcp_site(vlan, ipv6))] {
+                for payload in [STAMP_LEN, STAMP_LEN + 1, 1000] {
+                    let template = l4_frame(vlan, ipv6, protocol, payload);
+                    assert_eq!(payload_offset(template.as_slice()), Some(site.at as usize));
+                    let cfg = config(layout);
+                    let mut page = template.clone();
+                    let mut cursor = FlowCursor::default();
+                    for (i, &ns) in times.iter().cycle().take(3 * times.len()).enumerate() {
+                        if protocol == UDP {
+                            rewrite_flow(page.as_mut_slice(), &cfg, &cursor).expect("long enough");
+                            cursor.advance(&cfg);
+                        }
+                        write_stamp(page.as_mut_slice(), &site, ns).expect("fits");
+                        assert_eq!(read_stamp(page.as_slice()), Some(ns), "layout {layout} frame {i}");
+                        assert!(
+                            l4_checksums_valid(&page, vlan, ipv6, protocol),
+                            "layout {layout} protocol {protocol} payload {payload} time {ns:#x}"
+                        );
+                    }
+                    assert_eq!(
+                        page[site.at as usize + STAMP_LEN..],
+                        template[site.at as usize + STAMP_LEN..]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stamps_keep_an_absent_ipv4_udp_checksum_absent() {
+        let site = StampSite::udp(0);
+        let mut f = frame(false, false, STAMP_LEN);
+        f[14 + 26..14 + 28].copy_from_slice(&[0, 0]);
+        write_stamp(f.as_mut_slice(), &site, 42).expect("fits");
+        assert_eq!(crate::stamp::read_stamp(f.as_slice()), Some(42));
+        assert_eq!(&f[14 + 26..14 + 28], &[0, 0]);
+    }
+
+    #[test]
+    fn stamps_are_refused_where_they_do_not_fit_and_skipped_without_a_site() {
+        let full = frame(true, false, STAMP_LEN);
+        let site = StampSite::udp(LAYOUT_VLAN);
+        for len in 0..full.len() {
+            let mut short = full[..len].to_vec();
+            assert_eq!(write_stamp(short.as_mut_slice(), &site, 1), None, "length {len}");
+        }
+        let mut untouched = full.clone();
+        write_stamp(untouched.as_mut_slice(), &StampSite::NONE, 1).expect("nothing to do");
+        assert_eq!(untouched, full);
     }
 }

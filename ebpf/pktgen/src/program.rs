@@ -1,19 +1,28 @@
 //! The programs and their maps; the packet bytes are read and written through [`LinearPacket`].
 //!
+//! Stamping (`GenConfig::stamp`, `Template::stamp`) reads `bpf_ktime_get_ns()` once per frame and writes it
+//! with [`write_stamp`]; without a stamp site the programs do exactly what they did without stamps.
+//!
 //! Each entry point is thin; a failing body (a frame shorter than its layout, a template that does not fit)
 //! returns `XDP_ABORTED`, which the kernel counts in the `xdp:xdp_exception` tracepoint and the generator
 //! sees as frames offered but not counted here.
 
 use aya_ebpf::{
     bindings::xdp_action::XDP_ABORTED,
-    helpers::generated::{bpf_redirect, bpf_xdp_adjust_tail, bpf_xdp_get_buff_len, bpf_xdp_store_bytes},
+    helpers::{
+        bpf_ktime_get_ns,
+        generated::{bpf_redirect, bpf_xdp_adjust_tail, bpf_xdp_get_buff_len, bpf_xdp_store_bytes},
+    },
     macros::{map, xdp},
     maps::{Array, PerCpuArray},
     programs::XdpContext,
 };
 use vmknet_common::{
     FrameBytes, LinearPacket,
-    pktgen::{FlowCursor, GenConfig, GenCounters, MAX_TEMPLATE_LEN, SinkConfig, Template, rewrite_flow},
+    pktgen::{
+        FlowCursor, GenConfig, GenCounters, MAX_TEMPLATE_LEN, SinkConfig, StampSite, Template, rewrite_flow,
+        write_stamp,
+    },
 };
 
 /// Smallest template the replay program plays: an Ethernet header.
@@ -52,7 +61,7 @@ fn try_flows(ctx: &XdpContext) -> Result<u32, ()> {
     let config = CONFIG.get(0).ok_or(())?;
     let mut frame = packet(ctx);
     // A single flow is the template itself, which the kernel copied into the page and nothing changed since:
-    // no rewrite, as in xdp-trafficgen's `xdp_redirect_notouch`.
+    // no rewrite, as in xdp-trafficgen's `xdp_redirect_notouch` (but a stamp, if asked for).
     if config.varies() {
         let cursor = CURSOR.get_ptr_mut(0).ok_or(())?;
         // Safety: this CPU's element; XDP runs with migration disabled, so nothing else touches it meanwhile.
@@ -60,6 +69,7 @@ fn try_flows(ctx: &XdpContext) -> Result<u32, ()> {
         rewrite_flow(&mut frame, config, cursor).ok_or(())?;
         cursor.advance(config);
     }
+    stamp(&mut frame, &config.stamp)?;
     redirect(config, frame.len())
 }
 
@@ -88,6 +98,8 @@ fn try_replay(ctx: &XdpContext) -> Result<u32, ()> {
             return Err(());
         }
     }
+    // The adjusted packet: its bounds changed.
+    stamp(&mut packet(ctx), &template.stamp)?;
     redirect(config, len)
 }
 
@@ -97,6 +109,16 @@ fn try_sink(ctx: &XdpContext) -> Result<u32, ()> {
     let len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) };
     count(len as usize)?;
     Ok(SINK.get(0).ok_or(())?.action)
+}
+
+/// Stamps `frame` with the time now at `site`, if it has one.
+fn stamp(frame: &mut LinearPacket, site: &StampSite) -> Result<(), ()> {
+    if site.is_some() {
+        // Safety: a plain helper call, no arguments.
+        let now = unsafe { bpf_ktime_get_ns() };
+        write_stamp(frame, site, now).ok_or(())?;
+    }
+    Ok(())
 }
 
 /// Counts a frame of `len` bytes and redirects it to the configured interface.
