@@ -14,10 +14,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use vmknet::runtime::monotonic_ns;
 use vmknet::runtime::{CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, Capability, missing_capabilities};
 use vmknet_bench::pktgen::afpacket::{Frames, PacketTx};
 use vmknet_bench::pktgen::frame::FCS_LEN;
-use vmknet_bench::pktgen::stamp::{monotonic_ns, stamp_site};
+use vmknet_bench::pktgen::stamp::stamp_site;
 use vmknet_bench::pktgen::templates::Templates;
 use vmknet_bench::pktgen::{
     GenCounters, Generator, IpRange, LiveTx, Method, Pace, PktgenError, PortRange, Report, Sink, SinkAction, UdpFlows,

@@ -14,7 +14,7 @@ use super::model::Placement;
 /// What [`apply`] changed, undone by [`Applied::undo`] (and on drop).
 #[derive(Debug)]
 pub struct Applied {
-    threaded: Option<String>,
+    threaded: Option<Threaded>,
     /// The NAPI threads pinned.
     pub napi_threads: Vec<u32>,
 }
@@ -22,12 +22,12 @@ pub struct Applied {
 /// How long [`apply`] waits for the NAPI threads to appear after threaded mode is switched on.
 const NAPI_THREAD_WAIT: Duration = Duration::from_secs(2);
 
-/// Puts `interface`'s receive path where `placement` says: nothing to do for softirq; for shared-core,
-/// threaded NAPI with every `napi/<interface>-*` thread pinned to `cpu`.
+/// Puts the receive path of `interface` (in the namespace `netns`) where `placement` says: nothing to do for
+/// softirq; for shared-core, threaded NAPI with every `napi/<interface>-*` thread pinned to `cpu`.
 ///
 /// # Errors
 /// Writing the sysfs switch failed, no NAPI thread appeared (no XDP program attached yet?), or pinning failed.
-pub fn apply(placement: Placement, interface: &str, cpu: usize) -> Result<Applied, String> {
+pub fn apply(placement: Placement, netns: &str, interface: &str, cpu: usize) -> Result<Applied, String> {
     let mut applied = Applied {
         threaded: None,
         napi_threads: Vec::new(),
@@ -35,8 +35,11 @@ pub fn apply(placement: Placement, interface: &str, cpu: usize) -> Result<Applie
     if placement == Placement::Softirq {
         return Ok(applied);
     }
-    let switch = format!("/sys/class/net/{interface}/threaded");
-    fs::write(&switch, "1").map_err(|err| format!("writing 1 to {switch}: {err}"))?;
+    let switch = Threaded {
+        netns: netns.to_owned(),
+        interface: interface.to_owned(),
+    };
+    switch.set(true)?;
     applied.threaded = Some(switch);
     let deadline = Instant::now() + NAPI_THREAD_WAIT;
     loop {
@@ -52,7 +55,8 @@ pub fn apply(placement: Placement, interface: &str, cpu: usize) -> Result<Applie
         std::thread::sleep(Duration::from_millis(10));
     }
     for &tid in &applied.napi_threads {
-        vmknet::runtime::pin_thread(tid, cpu).map_err(|err| format!("pinning napi thread {tid} to CPU {cpu}: {err}"))?;
+        vmknet::runtime::pin_thread(tid, cpu)
+            .map_err(|err| format!("pinning napi thread {tid} to CPU {cpu}: {err}"))?;
     }
     Ok(applied)
 }
@@ -65,7 +69,7 @@ impl Applied {
 
     fn restore(&mut self) {
         if let Some(switch) = self.threaded.take() {
-            let _ = fs::write(switch, "0");
+            let _ = switch.set(false);
         }
     }
 }
@@ -73,6 +77,23 @@ impl Applied {
 impl Drop for Applied {
     fn drop(&mut self) {
         self.restore();
+    }
+}
+
+/// The threaded-NAPI switch of an interface in a namespace: its sysfs file, written from inside the
+/// namespace (`ip netns exec` mounts the namespace's sysfs).
+#[derive(Debug)]
+struct Threaded {
+    netns: String,
+    interface: String,
+}
+
+impl Threaded {
+    fn set(&self, on: bool) -> Result<(), String> {
+        let write = format!("echo {} > /sys/class/net/{}/threaded", u8::from(on), self.interface);
+        vmknet_testbed::topology::run_command("ip", &["netns", "exec", &self.netns, "sh", "-c", &write])
+            .map(drop)
+            .map_err(|err| err.to_string())
     }
 }
 

@@ -20,7 +20,8 @@ use vmknet_common::pktgen::{FlowCursor, GenConfig, StampSite, rewrite_flow, writ
 
 use super::PktgenError;
 use super::run::Transmit;
-use super::stamp::{monotonic_ns, stamp_site};
+use super::stamp::stamp_site;
+use vmknet::runtime::monotonic_ns;
 
 /// Most frames per `sendmmsg`.
 pub const BATCH: usize = 64;

@@ -1,5 +1,5 @@
 //! Send-time stamps from userspace's side: where a template can carry one ([`stamp_site`]) and the clock the
-//! stamps are read from ([`monotonic_ns`]).
+//! stamps are read from ([`vmknet::runtime::monotonic_ns`]).
 //!
 //! The stamp itself ([`vmknet_common::stamp`]) and its writer ([`write_stamp`](vmknet_common::pktgen::write_stamp))
 //! are shared with the XDP programs; userspace decides once per template whether and where to stamp. A replayed
@@ -75,20 +75,13 @@ fn checksum_valid(addresses: &[u8], protocol: u8, segment: &[u8]) -> bool {
     sum == 0xffff
 }
 
-/// The time now on `CLOCK_MONOTONIC`, the clock of `bpf_ktime_get_ns()`, in nanoseconds.
-pub fn monotonic_ns() -> u64 {
-    // Safety: all-zero is a valid timespec, filled by clock_gettime(2), which cannot fail for this clock.
-    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
-    // Safety: a valid pointer to a timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut now) };
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
-}
-
 #[cfg(test)]
 mod tests {
     use etherparse::PacketBuilder;
     use vmknet_common::pktgen::write_stamp;
     use vmknet_common::stamp::read_stamp;
+
+    use vmknet::runtime::monotonic_ns;
 
     use super::*;
 

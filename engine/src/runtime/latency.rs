@@ -13,7 +13,7 @@
 //! same way.
 
 use hdrhistogram::{AdditionError, CreationError, Histogram};
-use vmknet_common::stamp::read_stamp;
+use vmknet_common::stamp::{read_payload_stamp, read_stamp};
 
 /// The lowest latency told apart from zero: 1 ns.
 const LOWEST_NS: u64 = 1;
@@ -41,7 +41,18 @@ impl LatencyProbe {
     /// later than `now_ns`; returns whether it did. Allocates nothing.
     #[inline]
     pub fn record(&mut self, now_ns: u64, frame: &[u8]) -> bool {
-        match read_stamp(frame).and_then(|sent| now_ns.checked_sub(sent)) {
+        self.record_sent(now_ns, read_stamp(frame))
+    }
+
+    /// As [`record`](Self::record) for an L4 payload (what a socket reads), the stamp at its start.
+    #[inline]
+    pub fn record_payload(&mut self, now_ns: u64, payload: &[u8]) -> bool {
+        self.record_sent(now_ns, read_payload_stamp(payload))
+    }
+
+    #[inline]
+    fn record_sent(&mut self, now_ns: u64, sent: Option<u64>) -> bool {
+        match sent.and_then(|sent| now_ns.checked_sub(sent)) {
             Some(latency) => {
                 self.histogram.saturating_record(latency);
                 true

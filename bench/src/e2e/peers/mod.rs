@@ -1,5 +1,6 @@
-//! The comparison peers of the end-to-end benchmark, run as child processes: DPDK's testpmd on its AF_XDP
-//! driver ([`dpdk`]) and xdp-tools' `xdp-bench drop` ([`xdp_bench`]), the XDP ceiling.
+//! The subjects of the end-to-end benchmark as child processes: the comparison peers, DPDK's testpmd on its
+//! AF_XDP driver ([`dpdk`]) and xdp-tools' `xdp-bench drop` ([`xdp_bench`]), the XDP ceiling, and vmknet's
+//! own subjects run by `vmknet-bench serve` ([`served`]).
 //!
 //! Each peer runs inside a network namespace (`ip netns exec NS …`, which execs, so the child's pid is the
 //! peer's), pinned to one CPU (`taskset -c CPU`, which execs too), on one interface, receiving everything that
@@ -9,6 +10,7 @@
 //! (and tests) can skip a peer rather than fail.
 
 pub mod dpdk;
+pub mod served;
 pub mod xdp_bench;
 
 use std::io::{self, BufRead as _, BufReader, Read};
@@ -18,7 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
+
 pub use dpdk::{dpdk_available, start_dpdk};
+pub use served::start_served;
 pub use xdp_bench::{start_xdp_bench_drop, xdp_bench_available};
 
 /// How long a peer may take to say it is receiving (testpmd fills its memory first).
@@ -40,7 +45,7 @@ pub struct PeerSpec<'a> {
 }
 
 /// What a peer received.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct PeerCount {
     /// Frames received (how each peer counts is in its module).
     pub frames: u64,
@@ -49,6 +54,8 @@ pub struct PeerCount {
     pub ring_drops: Option<u64>,
     /// The child's peak resident set (`wait4`'s `ru_maxrss`), in KiB; `None` when the kernel gave none.
     pub peak_rss_kib: Option<u64>,
+    /// Send-to-receive latency of stamped frames (ns), from the subjects that time them (vmknet's own).
+    pub latency: Option<Histogram<u64>>,
 }
 
 /// An error running a peer, naming the command and quoting the tail of its output.
@@ -91,6 +98,8 @@ enum Counter {
         /// The counter before the peer started.
         before: u64,
     },
+    /// The JSON line `vmknet-bench serve` prints on exit.
+    Served,
 }
 
 /// A peer receiving; [`stop`](Self::stop) it to get its count. Dropping it without stopping kills it.
@@ -112,19 +121,24 @@ impl RunningPeer {
         // Only `drop` and this (which takes the peer by value) take the process.
         let process = self.process.take().expect("a running peer has its process");
         let exit = process.interrupt_and_wait()?;
-        let (frames, ring_drops) = match self.counter {
+        let (frames, ring_drops, latency) = match self.counter {
             Counter::Testpmd => {
                 let (frames, dropped) = dpdk::received(&exit)?;
-                (frames, Some(dropped))
+                (frames, Some(dropped), None)
             }
             Counter::XdpDrops { before } => {
                 let after = xdp_bench::xdp_drops(&self.netns, &self.interface)?;
-                (after.saturating_sub(before), None)
+                (after.saturating_sub(before), None, None)
+            }
+            Counter::Served => {
+                let outcome = served::outcome(&exit)?;
+                (outcome.frames, Some(outcome.lost), outcome.latency)
             }
         };
         Ok(PeerCount {
             frames,
             ring_drops,
+            latency,
             peak_rss_kib: exit.peak_rss_kib,
         })
     }

@@ -1,0 +1,416 @@
+//! One run of the end-to-end benchmark: the topology, then every (placement, load, subject) once per
+//! repetition, interleaved so that a slow minute of a shared machine spreads over all subjects instead of
+//! landing on one, then the latency runs at half of each subject's saturation rate, then the report.
+//!
+//! Each measurement: start the subject (it says when it receives), put veth's receive path where the
+//! placement says, snapshot the CPU, run the generator for a fixed time, snapshot again, stop the subject and
+//! read what it counted. Delivered = what the subject counted itself over the generator's wall time.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use vmknet::model::{HostModel, Ipv4Mode};
+use vmknet_testbed::topology::{Topology, run_command};
+
+use super::cpu::{CpuSnapshot, ProcessSnapshot};
+use super::generate::{Destination, Generator, Send};
+use super::latency::latency_from_histogram;
+use super::model::{BenchReport, Latency, Load, Machine, Measurement, Missing, Placement, Subject};
+use super::placement;
+use super::subject::{self, SubjectContext};
+use super::summary::{DEFAULT_OTHER_CPU_THRESHOLD_PERCENT, other_cpu_warnings, summarise};
+use super::targets::check_targets;
+
+/// What to measure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Placements, each measured for every load and subject.
+    pub placements: Vec<Placement>,
+    /// Frame sizes and the mix.
+    pub loads: Vec<Load>,
+    /// What receives.
+    pub subjects: Vec<Subject>,
+    /// Interleaved repetitions.
+    pub reps: u32,
+    /// Seconds the generator sends per measurement.
+    pub seconds: f64,
+    /// The generator's core.
+    pub generator_cpu: usize,
+    /// The subject's core.
+    pub subject_cpu: usize,
+    /// Measure latency at half the saturation rate after the throughput runs.
+    pub latency: bool,
+    /// `vmknet-pktgen` and `vmknet-bench` (for the served subjects).
+    pub binaries: Binaries,
+}
+
+/// The programs a run starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binaries {
+    /// The generator.
+    pub pktgen: PathBuf,
+    /// This benchmark (its `serve` subcommand).
+    pub bench: PathBuf,
+}
+
+/// The vmk the sized loads are sent to, a port of one of its UDP services, and the kernel subject's port.
+const VMK: &str = "vmk8";
+const VMK_UDP_PORT: u16 = 12321;
+const KERNEL_UDP_PORT: u16 = 9999;
+/// The receiving end's own address for the kernel subject, and the sender's.
+const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+const KERNEL_SRC_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+/// How long after the subject receives and before the generator sends (the placement settles).
+const SETTLE: Duration = Duration::from_millis(200);
+/// How long after the generator stops before the subject is stopped (rings drain).
+const DRAIN: Duration = Duration::from_millis(200);
+
+/// The sized loads' destination: [`VMK`] of the embedded default host, its vSAN port, a sender on its subnet.
+///
+/// # Errors
+/// The embedded default has no such adapter with a static IPv4 address.
+pub fn vmk_destination(model: &HostModel) -> Result<Destination, String> {
+    let vmk = model
+        .vmks
+        .iter()
+        .find(|v| v.name == VMK)
+        .ok_or_else(|| format!("the embedded default host has no {VMK}"))?;
+    let Ipv4Mode::Static(cidr) = vmk.ipv4 else {
+        return Err(format!("{VMK} has no static IPv4 address"));
+    };
+    let ip = cidr.addr;
+    let src_ip = Ipv4Addr::from(u32::from(ip) & !0xff | 100);
+    Ok(Destination::Vmk {
+        mac: vmk.mac.0,
+        vlan: vmk.vlan,
+        ip,
+        src_ip,
+        port: VMK_UDP_PORT,
+    })
+}
+
+/// What the machine is.
+fn machine() -> Machine {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    Machine {
+        kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+        cpu_model: read("/proc/cpuinfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split(':').nth(1)))
+            .unwrap_or("")
+            .trim()
+            .to_owned(),
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        load_average: read("/proc/loadavg")
+            .split_whitespace()
+            .next()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0.0),
+    }
+}
+
+/// Runs `plan`, reporting progress on standard error.
+///
+/// # Errors
+/// The topology could not be made or the generator failed; a subject that fails is recorded, not fatal.
+pub fn run(plan: &Plan) -> Result<BenchReport, String> {
+    let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let machine = machine();
+    let model = HostModel::embedded_default();
+    // The generator sends on the end in this namespace; the subjects receive on the other, in the topology's
+    // namespace, where the traffic (and the Linux frames of the mix passed on) stays.
+    let topology = Topology::create("bench", 1).map_err(|err| err.to_string())?;
+    let (netns, receiver) = (topology.netns.as_str(), topology.peer.as_str());
+    run_command(
+        "ip",
+        &["-n", netns, "addr", "add", &format!("{KERNEL_IP}/24"), "dev", receiver],
+    )
+    .map_err(|err| err.to_string())?;
+    let generator = Generator {
+        binary: plan.binaries.pktgen.clone(),
+        interface: topology.host.clone(),
+        cpu: plan.generator_cpu,
+        live_limit: crate::pktgen::live_frame_limit().map_err(|err| err.to_string())?,
+    };
+    let receiver_mac = run_command(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            netns,
+            "cat",
+            &format!("/sys/class/net/{receiver}/address"),
+        ],
+    )
+    .map_err(|err| err.to_string())
+    .and_then(|text| crate::pktgen::parse_mac(text.trim()))?;
+    let vmk = vmk_destination(&model)?;
+    let kernel = Destination::Host {
+        mac: receiver_mac,
+        ip: KERNEL_IP,
+        src_ip: KERNEL_SRC_IP,
+        port: KERNEL_UDP_PORT,
+    };
+    let context = SubjectContext {
+        bench: plan.binaries.bench.clone(),
+        netns: netns.to_owned(),
+        interface: receiver.to_owned(),
+        cpu: plan.subject_cpu,
+        udp_port: KERNEL_UDP_PORT,
+    };
+    let mut missing: Vec<Missing> = Vec::new();
+    let subjects: Vec<Subject> = plan
+        .subjects
+        .iter()
+        .copied()
+        .filter(|&s| match subject::available(s) {
+            Ok(()) => true,
+            Err(reason) => {
+                eprintln!("vmknet-bench: {s}: missing: {reason}");
+                missing.push(Missing { subject: s, reason });
+                false
+            }
+        })
+        .collect();
+    let mut measurements = Vec::new();
+    let mut warnings = Vec::new();
+    let me = std::process::id();
+    for rep in 0..plan.reps {
+        for &placement in &plan.placements {
+            for &load in &plan.loads {
+                set_generator_mtu(&topology, load)?;
+                for &subject in &subjects {
+                    let destination = if subject == Subject::KernelUdp { kernel } else { vmk };
+                    let send = Send {
+                        load,
+                        seconds: plan.seconds,
+                        rate: None,
+                        stamp: false,
+                    };
+                    if generator.args(&send, &destination).is_err() {
+                        continue; // a combination that does not exist (the mix to the kernel)
+                    }
+                    eprint!("vmknet-bench: rep {rep} {placement} {load} {subject}: ");
+                    match measure(&context, subject, placement, &generator, &send, &destination, me) {
+                        Ok((m, _)) => {
+                            eprintln!(
+                                "{:.3} Mpps of {:.3} offered",
+                                m.delivered_pps / 1e6,
+                                m.offered_pps / 1e6
+                            );
+                            measurements.push(Measurement { rep, ..m });
+                        }
+                        Err(err) => {
+                            eprintln!("failed: {err}");
+                            warnings.push(format!("{placement}, {load}, {subject}, rep {rep}: {err}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let summaries = summarise(&measurements);
+    let mut latency = Vec::new();
+    if plan.latency {
+        latency = measure_latency(
+            plan,
+            &context,
+            &generator,
+            &summaries,
+            &subjects,
+            vmk,
+            kernel,
+            me,
+            &mut warnings,
+        );
+    }
+    warnings.extend(other_cpu_warnings(&measurements, DEFAULT_OTHER_CPU_THRESHOLD_PERCENT));
+    let targets = check_targets(&summaries, &latency);
+    Ok(BenchReport {
+        started_unix,
+        machine,
+        seconds_per_measurement: plan.seconds,
+        reps: plan.reps,
+        measurements,
+        summaries,
+        latency,
+        targets,
+        missing,
+        warnings,
+    })
+}
+
+/// The generator end's MTU: 9000 for frames beyond 1518 bytes, else 1500. veth refuses an XDP program
+/// without multi-buffer support on an interface whose *peer* MTU exceeds a page, and DPDK's is one.
+fn set_generator_mtu(topology: &Topology, load: Load) -> Result<(), String> {
+    let mtu = match load {
+        Load::Size(size) if size <= 1518 => "1500",
+        _ => "9000",
+    };
+    run_command("ip", &["link", "set", &topology.host, "mtu", mtu])
+        .map(drop)
+        .map_err(|err| err.to_string())
+}
+
+/// One measurement; also returns the latency histogram of a timed subject when `send.stamp`.
+fn measure(
+    context: &SubjectContext,
+    subject: Subject,
+    placement: Placement,
+    generator: &Generator,
+    send: &Send,
+    destination: &Destination,
+    me: u32,
+) -> Result<(Measurement, Option<Histogram<u64>>), String> {
+    let running = subject::start(subject, context, send.stamp)?;
+    let applied = placement::apply(placement, &context.netns, &context.interface, context.cpu);
+    let applied = match applied {
+        Ok(applied) => applied,
+        Err(err) => {
+            let _ = running.stop();
+            return Err(err);
+        }
+    };
+    std::thread::sleep(SETTLE);
+    let (cpu_before, others_before) = (CpuSnapshot::take(), ProcessSnapshot::take(&[me]));
+    let sent = generator.send(send, destination);
+    let (cpu_after, others_after) = (CpuSnapshot::take(), ProcessSnapshot::take(&[me]));
+    std::thread::sleep(DRAIN);
+    let stopped = running.stop();
+    applied.undo();
+    let (sent, stopped) = (sent?, stopped.map_err(|err| err.to_string())?);
+    let seconds = sent.seconds.max(f64::MIN_POSITIVE);
+    Ok((
+        Measurement {
+            rep: 0,
+            placement,
+            subject,
+            load: send.load,
+            seconds: sent.seconds,
+            offered_pps: sent.offered as f64 / seconds,
+            delivered_pps: stopped.frames as f64 / seconds,
+            dropped: sent.offered.saturating_sub(stopped.frames),
+            cpu: cpu_before.usage_until(&cpu_after),
+            peak_rss_kib: stopped.peak_rss_kib,
+            other_cpu_percent: others_before.percent_until(&others_after, seconds),
+        },
+        stopped.latency,
+    ))
+}
+
+/// The subjects timed: those that read the stamps (the engine and bare rings, the socket path).
+fn timed(subject: Subject) -> bool {
+    matches!(subject, Subject::Engine(_) | Subject::BareAfXdp(_) | Subject::KernelUdp)
+}
+
+/// Latency of each timed subject at 64 bytes, at half its median saturation rate in each placement.
+#[allow(clippy::too_many_arguments)]
+fn measure_latency(
+    plan: &Plan,
+    context: &SubjectContext,
+    generator: &Generator,
+    summaries: &[super::model::Summary],
+    subjects: &[Subject],
+    vmk: Destination,
+    kernel: Destination,
+    me: u32,
+    warnings: &mut Vec<String>,
+) -> Vec<Latency> {
+    let load = Load::Size(64);
+    let mut latency = Vec::new();
+    for &placement in &plan.placements {
+        for &subject in subjects.iter().filter(|s| timed(**s)) {
+            let Some(saturation) = summaries
+                .iter()
+                .find(|s| s.placement == placement && s.subject == subject && s.load == load)
+                .map(|s| s.delivered_mpps.median * 1e6)
+            else {
+                continue;
+            };
+            let rate = (saturation / 2.0) as u64;
+            let send = Send {
+                load,
+                seconds: plan.seconds,
+                rate: Some(rate.max(1)),
+                stamp: true,
+            };
+            let destination = if subject == Subject::KernelUdp { kernel } else { vmk };
+            eprint!(
+                "vmknet-bench: latency {placement} {subject} at {:.3} Mpps: ",
+                rate as f64 / 1e6
+            );
+            match measure(context, subject, placement, generator, &send, &destination, me) {
+                Ok((_, Some(histogram))) if !histogram.is_empty() => {
+                    let l = latency_from_histogram(placement, subject, load, rate as f64, &histogram);
+                    eprintln!(
+                        "p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",
+                        l.p50_us, l.p99_us, l.p999_us
+                    );
+                    latency.push(l);
+                }
+                Ok(_) => {
+                    eprintln!("no stamped frame timed");
+                    warnings.push(format!("latency {placement} {subject}: no stamped frame was timed"));
+                }
+                Err(err) => {
+                    eprintln!("failed: {err}");
+                    warnings.push(format!("latency {placement} {subject}: {err}"));
+                }
+            }
+        }
+    }
+    latency
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::sync::Arc;
+
+    use vmknet::pipeline::{Pipeline, Service, Verdict};
+
+    use super::*;
+    use crate::pktgen::{IpRange, PortRange, UdpFlows};
+
+    /// The sized loads measure the engine delivering frames, not dropping them: every size the benchmark
+    /// sends to the vmk is delivered to its UDP service by the pipeline.
+    #[test]
+    fn sized_loads_are_delivered_to_the_vmks_service() {
+        let model = Arc::new(HostModel::embedded_default());
+        let Destination::Vmk {
+            mac,
+            vlan,
+            ip,
+            src_ip,
+            port,
+        } = vmk_destination(&model).unwrap()
+        else {
+            panic!("a vmk destination");
+        };
+        let mut pipeline = Pipeline::new(Arc::clone(&model));
+        for size in [64, 128, 512, 1514, 9014] {
+            let flows = UdpFlows {
+                size,
+                vlan: Some(vlan),
+                src_mac: [2, 0, 0, 0, 0, 1],
+                dst_mac: mac,
+                src_ip: IpRange {
+                    first: IpAddr::V4(src_ip),
+                    count: 1,
+                },
+                dst_ip: IpRange {
+                    first: IpAddr::V4(ip),
+                    count: 1,
+                },
+                src_port: PortRange { first: 40000, count: 1 },
+                dst_port: PortRange { first: port, count: 1 },
+                timestamp: false,
+            };
+            let frame = flows.template().unwrap();
+            let outcome = pipeline.process(&frame, 0);
+            assert_eq!(outcome.verdict, Verdict::Delivered(Service::Vsan), "{size} B");
+        }
+    }
+}
