@@ -121,7 +121,11 @@ impl ProcessSnapshot {
                 let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
                     continue;
                 };
-                if let Some(stat) = fs::read_to_string(entry.path().join("stat")).ok().as_deref().and_then(parse_stat) {
+                if let Some(stat) = fs::read_to_string(entry.path().join("stat"))
+                    .ok()
+                    .as_deref()
+                    .and_then(parse_stat)
+                {
                     all.insert(pid, stat);
                 }
             }
@@ -194,8 +198,12 @@ mod tests {
         let snapshot = ProcessSnapshot::take(&[me]);
         assert!(!snapshot.ticks.contains_key(&me));
         assert!(ProcessSnapshot::take(&[]).ticks.contains_key(&me));
-        let earlier = ProcessSnapshot { ticks: HashMap::from([(1, 100), (2, 50)]) };
-        let later = ProcessSnapshot { ticks: HashMap::from([(1, 100 + ticks_per_second() as u64), (3, 999)]) };
+        let earlier = ProcessSnapshot {
+            ticks: HashMap::from([(1, 100), (2, 50)]),
+        };
+        let later = ProcessSnapshot {
+            ticks: HashMap::from([(1, 100 + ticks_per_second() as u64), (3, 999)]),
+        };
         // Process 1 took one core-second in two seconds; 2 ended, 3 started: neither is counted.
         assert!((earlier.percent_until(&later, 2.0) - 50.0).abs() < 1e-9);
     }

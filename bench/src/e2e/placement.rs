@@ -52,7 +52,8 @@ pub fn apply(placement: Placement, interface: &str, cpu: usize) -> Result<Applie
         std::thread::sleep(Duration::from_millis(10));
     }
     for &tid in &applied.napi_threads {
-        vmknet::runtime::pin_thread(tid, cpu).map_err(|err| format!("pinning napi thread {tid} to CPU {cpu}: {err}"))?;
+        vmknet::runtime::pin_thread(tid, cpu)
+            .map_err(|err| format!("pinning napi thread {tid} to CPU {cpu}: {err}"))?;
     }
     Ok(applied)
 }

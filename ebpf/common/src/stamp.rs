@@ -114,7 +114,10 @@ mod tests {
             let f = frame(vlan, ipv6, tcp, &stamp);
             assert_eq!(read_stamp(f.as_slice()), Some(0x0123_4567_89ab_cdef), "layout {layout}");
             assert_eq!(payload_offset(f.as_slice()), Some(f.len() - STAMP_LEN));
-            assert_eq!(read_payload_stamp(&f[f.len() - STAMP_LEN..]), Some(0x0123_4567_89ab_cdef));
+            assert_eq!(
+                read_payload_stamp(&f[f.len() - STAMP_LEN..]),
+                Some(0x0123_4567_89ab_cdef)
+            );
         }
     }
 
