@@ -6,6 +6,7 @@
 //! - [`cpu`], [`placement`]: per-core and other processes' CPU; where veth's receive path runs.
 //! - [`summary`]: repetitions to medians, min–max and ratios to the ceiling; warnings about disturbed runs.
 //! - [`latency`]: a latency run's histogram to percentiles and CDF points.
+//! - [`generator`]: vmknet-pktgen against xdp-trafficgen at 64 bytes, on a veth pair of its own.
 //! - [`targets`]: the targets checked against the same run.
 //! - [`markdown`]: the report as Markdown tables and lists.
 //! - [`plot`]: the throughput and latency plots, as SVG (written by the small `svg` module).
@@ -14,6 +15,7 @@
 pub mod cpu;
 #[cfg(test)]
 mod fixtures;
+pub mod generator;
 pub mod latency;
 pub mod markdown;
 pub mod model;
