@@ -10,7 +10,8 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
-# xdp-tools: xdp-trafficgen, the peer bench/scripts/compare-trafficgen.sh measures vmknet-pktgen against.
+# xdp-tools: xdp-trafficgen, the peer the benchmark's generator stage (bench/src/e2e/generator.rs) measures
+# vmknet-pktgen against.
 packages=(llvm-22-dev clang-22 m4 libelf-dev zlib1g-dev libbpf-dev pkg-config make ethtool iproute2 procps xdp-tools)
 if dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | grep -qv 'install ok installed' \
     || [[ $(dpkg-query -W "${packages[@]}" 2>/dev/null | wc -l) -ne ${#packages[@]} ]]; then

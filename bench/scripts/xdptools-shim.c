@@ -1,4 +1,5 @@
-// Copied from the project's shared tools (shared/tools/xdptools-shim.c) so that compare-trafficgen.sh works
+// Copied from the project's shared tools (shared/tools/xdptools-shim.c) so that the benchmark's generator stage
+// (bench/src/e2e/generator.rs, which embeds this file and compiles it at run time) works
 // from a checkout; build: clang-22 -shared -fPIC -O2 -o xdptools-shim.so xdptools-shim.c -ldl -lbpf
 // LD_PRELOAD shim for Debian bookworm xdp-tools 1.3.1 on kernels >= 6.x where some
 // tracepoints (e.g. xdp_redirect_map_err) were removed: before a skeleton is loaded,

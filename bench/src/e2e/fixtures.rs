@@ -1,7 +1,10 @@
 //! Hand-made measurements and a small report for the tests of the modules that turn them into figures.
 
 use super::latency::latency_from_histogram;
-use super::model::{BenchReport, CoreUsage, Idle, Load, Machine, Measurement, Missing, Placement, Subject};
+use super::model::{
+    BenchReport, CoreUsage, GeneratorComparison, GeneratorRound, Idle, Load, Machine, Measurement, Missing, Placement,
+    Subject,
+};
 use super::summary::{DEFAULT_OTHER_CPU_THRESHOLD_PERCENT, other_cpu_warnings, summarise};
 use super::targets::check_targets;
 
@@ -24,7 +27,7 @@ pub(crate) fn measurement(placement: Placement, subject: Subject, load: Load, re
 
 /// Two repetitions of the ceiling, bare AF_XDP and the engine (both idles) at 64 B and the mix in softirq,
 /// DPDK at 64 B only, the engine (poll) in shared-core without a ceiling, one latency run per placement,
-/// a missing kernel UDP subject and one disturbed measurement.
+/// a missing kernel UDP subject, one disturbed measurement and two rounds of the generator comparison.
 pub(crate) fn sample_report() -> BenchReport {
     let softirq: [(Subject, [f64; 2]); 6] = [
         (Subject::ClassifierDrop, [10.0, 12.0]),
@@ -95,6 +98,12 @@ pub(crate) fn sample_report() -> BenchReport {
         ),
     ];
     let summaries = summarise(&measurements);
+    let round = |trafficgen_mpps, pktgen_mpps, load_average| GeneratorRound {
+        trafficgen_mpps,
+        pktgen_mpps,
+        load_average,
+    };
+    let generator = GeneratorComparison::of_rounds(0, 5, vec![round(9.5, 9.0, 0.4), round(9.0, 8.7, 0.6)], (64, 64));
     BenchReport {
         started_unix: 1_795_336_846,
         machine: Machine {
@@ -105,7 +114,7 @@ pub(crate) fn sample_report() -> BenchReport {
         },
         seconds_per_measurement: 10.0,
         reps: 2,
-        targets: check_targets(&summaries, &latency),
+        targets: check_targets(&summaries, &latency, Ok(&generator)),
         warnings: other_cpu_warnings(&measurements, DEFAULT_OTHER_CPU_THRESHOLD_PERCENT),
         measurements,
         summaries,
@@ -114,5 +123,7 @@ pub(crate) fn sample_report() -> BenchReport {
             subject: Subject::KernelUdp,
             reason: "recvmmsg receiver not built".into(),
         }],
+        generator: Some(generator),
+        generator_missing: None,
     }
 }

@@ -5,12 +5,14 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::model::{BenchReport, Load, Placement, Subject, Summary};
+use super::generator::FRAME_BYTES;
+use super::generator::Sender::{Pktgen, Trafficgen};
+use super::model::{BenchReport, Load, Placement, Spread, Subject, Summary};
 use super::plot::{LATENCY_CDF_FILE, throughput_file};
 use super::targets::trimmed;
 
-/// The whole report: header, throughput and CPU per placement, latency, targets, what was not measured and
-/// the warnings.
+/// The whole report: header, throughput and CPU per placement, latency, the generator comparison, targets,
+/// what was not measured and the warnings.
 pub fn markdown(report: &BenchReport) -> String {
     let mut out = String::new();
     header(&mut out, report);
@@ -20,6 +22,7 @@ pub fn markdown(report: &BenchReport) -> String {
         cpu(&mut out, placement, &summaries);
     }
     latency(&mut out, report);
+    generator(&mut out, report);
     targets(&mut out, report);
     if !report.missing.is_empty() {
         out.push_str("\n## Not measured\n\n");
@@ -158,6 +161,53 @@ fn latency(out: &mut String, report: &BenchReport) {
     let _ = writeln!(out, "\n![Added latency distribution]({LATENCY_CDF_FILE})");
 }
 
+fn generator(out: &mut String, report: &BenchReport) {
+    let Some(comparison) = &report.generator else {
+        if let Some(why) = &report.generator_missing {
+            let _ = writeln!(
+                out,
+                "\n## Generator\n\n{Pktgen} against {Trafficgen} not measured: {why}"
+            );
+        }
+        return;
+    };
+    let (trafficgen_bytes, pktgen_bytes) = comparison.frame_bytes;
+    let _ = write!(
+        out,
+        "\n## Generator\n\n\
+         {Pktgen} against {Trafficgen} at {FRAME_BYTES} B: single-flow UDP/IPv6 from one thread on CPU {}, \
+         one run of each per round, back to back. Mpps at the sink, each run the median of its one-second rates \
+         over {} s (the first and last seconds left out); the sink saw frames of {trafficgen_bytes} B from \
+         {Trafficgen} and {pktgen_bytes} B from {Pktgen} (without FCS).\n\n\
+         | Round | {Trafficgen} | {Pktgen} | Ratio | Load average |\n\
+         |--:|--:|--:|--:|--:|\n",
+        comparison.cpu, comparison.seconds,
+    );
+    let ratio = |ratio: Option<f64>| ratio.map_or_else(|| "–".to_owned(), |r| format!("{r:.3}"));
+    for (i, round) in comparison.rounds.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| {} | {:.2} | {:.2} | {} | {:.2} |",
+            i + 1,
+            round.trafficgen_mpps,
+            round.pktgen_mpps,
+            ratio(round.ratio()),
+            round.load_average
+        );
+    }
+    let spread = |s: Spread| format!("{:.2} ({:.2}–{:.2})", s.median, s.min, s.max);
+    let _ = write!(
+        out,
+        "| Median | {} | {} | {} | |\n\n\
+         Median of the per-round ratios: {}× (the figure the target is checked with); ratio of the medians: {}×.\n",
+        spread(comparison.trafficgen_mpps),
+        spread(comparison.pktgen_mpps),
+        ratio(comparison.median_round_ratio),
+        ratio(comparison.median_round_ratio),
+        ratio(comparison.ratio_of_medians),
+    );
+}
+
 fn targets(out: &mut String, report: &BenchReport) {
     if report.targets.is_empty() {
         return;
@@ -252,12 +302,42 @@ mod tests {
             "- ✅ softirq, 64 B: vmknet engine (busy) ≥ 90 % of bare AF_XDP (busy) — 95.8 % of bare AF_XDP (busy) (6.90 vs 7.20 Mpps)",
             "- ❌ softirq, 64 B: vmknet engine (poll) ≥ 90 % of bare AF_XDP (poll) — 85.2 % of bare AF_XDP (poll), 4.8 points short (5.20 vs 6.10 Mpps). Why: the poll wake-ups cost a context switch per batch",
             "- ❌ softirq, vSphere mix: vmknet engine (busy, the better idle) ≥ 1.3× DPDK AF_XDP testpmd — not measured: no DPDK AF_XDP testpmd in softirq, vSphere mix",
-            "5 of 12 met.",
+            "6 of 13 met.",
             "- kernel UDP socket: recvmmsg receiver not built",
             "- ⚠️ softirq, vmknet engine (poll), 64 B, repetition 0: other processes took 9.0 % of a core (more than 5 %)",
         ] {
             assert!(md.lines().any(|l| l == line), "no line {line:?} in\n{md}");
         }
+    }
+
+    #[test]
+    fn generator_rounds_and_medians_or_why_not() {
+        let mut report = sample_report();
+        let md = markdown(&report);
+        for line in [
+            "## Generator",
+            "| Round | xdp-trafficgen | vmknet-pktgen | Ratio | Load average |",
+            "| 1 | 9.50 | 9.00 | 0.947 | 0.40 |",
+            "| 2 | 9.00 | 8.70 | 0.967 | 0.60 |",
+            "| Median | 9.25 (9.00–9.50) | 8.85 (8.70–9.00) | 0.957 | |",
+            "Median of the per-round ratios: 0.957× (the figure the target is checked with); ratio of the medians: \
+             0.957×.",
+            "- ✅ vmknet-pktgen ≥ 0.9× xdp-trafficgen, 64 B — 0.96× xdp-trafficgen (median of the per-round ratios \
+             over 2 rounds; run medians 8.85 vs 9.25 Mpps)",
+        ] {
+            assert!(md.lines().any(|l| l == line), "no line {line:?} in\n{md}");
+        }
+        assert!(md.contains("the sink saw frames of 64 B from xdp-trafficgen and 64 B from vmknet-pktgen"));
+        report.generator = None;
+        report.generator_missing = Some("xdp-trafficgen missing: install xdp-tools".into());
+        let md = markdown(&report);
+        assert!(
+            md.contains(
+                "## Generator\n\nvmknet-pktgen against xdp-trafficgen not measured: xdp-trafficgen missing: install \
+                 xdp-tools\n"
+            ),
+            "{md}"
+        );
     }
 
     #[test]
@@ -267,8 +347,15 @@ mod tests {
         report.targets.clear();
         report.missing.clear();
         report.warnings.clear();
+        report.generator = None;
         let md = markdown(&report);
-        for heading in ["## Latency", "## Targets", "## Not measured", "## Warnings"] {
+        for heading in [
+            "## Latency",
+            "## Generator",
+            "## Targets",
+            "## Not measured",
+            "## Warnings",
+        ] {
             assert!(!md.contains(heading), "{heading} in\n{md}");
         }
     }

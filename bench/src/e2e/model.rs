@@ -226,6 +226,49 @@ pub struct Missing {
     pub reason: String,
 }
 
+/// One round of the generator comparison: xdp-trafficgen's run, then vmknet-pktgen's, back to back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorRound {
+    /// xdp-trafficgen's rate at the sink, millions of frames per second.
+    pub trafficgen_mpps: f64,
+    /// vmknet-pktgen's rate at the sink, millions of frames per second.
+    pub pktgen_mpps: f64,
+    /// The 1-minute load average after the round (other load on the machine moves both runs).
+    pub load_average: f64,
+}
+
+impl GeneratorRound {
+    /// vmknet-pktgen's rate over xdp-trafficgen's; `None` when xdp-trafficgen's is 0.
+    pub fn ratio(&self) -> Option<f64> {
+        (self.trafficgen_mpps > 0.0).then(|| self.pktgen_mpps / self.trafficgen_mpps)
+    }
+}
+
+/// vmknet-pktgen against xdp-trafficgen (xdp-tools) at 64 bytes, in the same run: single-flow UDP/IPv6 frames
+/// from one thread pinned to [`cpu`](Self::cpu) onto a veth pair whose peer counts and drops them
+/// ([`compare_generators`](super::generator::compare_generators)).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorComparison {
+    /// The CPU both generators (and the veth receive path, in softirq) ran on.
+    pub cpu: usize,
+    /// Seconds each run was measured over (its first and last seconds left out).
+    pub seconds: u32,
+    /// The rounds, in order.
+    pub rounds: Vec<GeneratorRound>,
+    /// xdp-trafficgen's runs, Mpps.
+    pub trafficgen_mpps: Spread,
+    /// vmknet-pktgen's runs, Mpps.
+    pub pktgen_mpps: Spread,
+    /// vmknet-pktgen's median over xdp-trafficgen's (`None` when xdp-trafficgen's is 0).
+    pub ratio_of_medians: Option<f64>,
+    /// The median of the rounds' ratios: each round's two runs are neighbours in time, so this suffers least
+    /// from other load on the machine. The figure the target is checked with (`None` without a ratio).
+    pub median_round_ratio: Option<f64>,
+    /// The mean frame length the sink saw from (xdp-trafficgen, vmknet-pktgen), bytes without the FCS: the
+    /// comparison is like for like when they are equal.
+    pub frame_bytes: (u64, u64),
+}
+
 /// The machine a report was measured on.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
@@ -262,4 +305,26 @@ pub struct BenchReport {
     pub missing: Vec<Missing>,
     /// Anything that makes the figures less trustworthy (other processes' CPU, lost frames, …).
     pub warnings: Vec<String>,
+    /// vmknet-pktgen against xdp-trafficgen, when it could be run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorComparison>,
+    /// Why the generator comparison could not be run, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_missing: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::e2e::fixtures::sample_report;
+
+    #[test]
+    fn reports_from_before_the_generator_comparison_still_parse() {
+        let mut json = serde_json::to_value(sample_report()).unwrap();
+        let fields = json.as_object_mut().unwrap();
+        assert!(fields.remove("generator").is_some());
+        assert!(!fields.contains_key("generator_missing"), "None is left out");
+        let report: BenchReport = serde_json::from_value(json).unwrap();
+        assert_eq!((report.generator, report.generator_missing), (None, None));
+    }
 }

@@ -7,13 +7,19 @@
 //! - shared-core placement: the engine with `poll()` delivers ≥ 90 % of the bare receive with `poll()` and
 //!   ≥ 5× DPDK (a busy-polling receiver sharing its core with the receive path starves it, so only `poll()`
 //!   counts);
-//! - every latency run of the engine (taken at half its saturation rate): p99 added latency ≤ 50 µs.
+//! - every latency run of the engine (taken at half its saturation rate): p99 added latency ≤ 50 µs;
+//! - the generator: vmknet-pktgen offers ≥ 0.9× xdp-trafficgen's rate at 64 bytes, checked with the median
+//!   of the per-round ratios ([`GeneratorComparison::median_round_ratio`]) and only when both sent frames of
+//!   the same length.
 //!
 //! A note states the measured figure and, for a missed target, by how much; a target that could not be
 //! measured is missed with a note saying what is missing. Why a target is missed is for a person to find
 //! out and goes in [`TargetCheck::why`].
 
-use super::model::{Idle, Latency, Load, Placement, Subject, Summary, TargetCheck};
+use std::fmt;
+
+use super::generator::Sender;
+use super::model::{GeneratorComparison, Idle, Latency, Load, Placement, Subject, Summary, TargetCheck};
 
 /// The engine's throughput over the bare AF_XDP receive's, at least.
 pub const ENGINE_OVER_BARE: f64 = 0.9;
@@ -23,11 +29,18 @@ pub const ENGINE_OVER_DPDK_SOFTIRQ: f64 = 1.3;
 pub const ENGINE_OVER_DPDK_SHARED_CORE: f64 = 5.0;
 /// The engine's p99 added latency at half its saturation rate, microseconds, at most.
 pub const LATENCY_P99_US: f64 = 50.0;
+/// vmknet-pktgen's rate over xdp-trafficgen's at 64 bytes, at least.
+pub const PKTGEN_OVER_TRAFFICGEN: f64 = 0.9;
 /// The loads the throughput targets are checked for.
 pub const TARGET_LOADS: [Load; 2] = [Load::Size(64), Load::Mix];
 
-/// Every target, in the order: throughput per placement and load, then latency per run.
-pub fn check_targets(summaries: &[Summary], latency: &[Latency]) -> Vec<TargetCheck> {
+/// Every target, in the order: throughput per placement and load, latency per run, then the generator.
+/// `generator` is the generator comparison or why it could not be run.
+pub fn check_targets(
+    summaries: &[Summary],
+    latency: &[Latency],
+    generator: Result<&GeneratorComparison, &str>,
+) -> Vec<TargetCheck> {
     let mut checks = Vec::new();
     for load in TARGET_LOADS {
         let at = Figures {
@@ -63,6 +76,7 @@ pub fn check_targets(summaries: &[Summary], latency: &[Latency]) -> Vec<TargetCh
         ));
     }
     checks.extend(latency_checks(summaries, latency));
+    checks.push(generator_check(generator));
     checks
 }
 
@@ -89,7 +103,7 @@ impl Threshold {
     }
 
     /// What `ratio` is, and by how much it falls short when it does (never rounded up to the threshold).
-    fn judged(self, ratio: f64, peer: Subject) -> String {
+    fn judged(self, ratio: f64, peer: impl fmt::Display) -> String {
         let short = self.value() - ratio;
         match self {
             Self::Share(t) if short > 0.0 => format!(
@@ -261,6 +275,51 @@ fn latency_checks(summaries: &[Summary], latency: &[Latency]) -> Vec<TargetCheck
         .collect()
 }
 
+/// vmknet-pktgen against xdp-trafficgen: the median of the per-round ratios against
+/// [`PKTGEN_OVER_TRAFFICGEN`], met only when both were seen sending frames of the same length.
+fn generator_check(generator: Result<&GeneratorComparison, &str>) -> TargetCheck {
+    let threshold = Threshold::Times(PKTGEN_OVER_TRAFFICGEN);
+    let (measured, like_for_like, note) = match generator {
+        Err(why) => (None, false, format!("not measured: {why}")),
+        Ok(comparison) => match comparison.median_round_ratio {
+            None => (
+                None,
+                false,
+                format!("not measured: {} delivered nothing", Sender::Trafficgen),
+            ),
+            Some(ratio) => {
+                let (trafficgen, pktgen) = comparison.frame_bytes;
+                let rounds = comparison.rounds.len();
+                let mut note = format!(
+                    "{} (median of the per-round ratios over {rounds} round{}; run medians {:.2} vs {:.2} Mpps)",
+                    threshold.judged(ratio, Sender::Trafficgen),
+                    if rounds == 1 { "" } else { "s" },
+                    comparison.pktgen_mpps.median,
+                    comparison.trafficgen_mpps.median,
+                );
+                if pktgen != trafficgen {
+                    note += &format!("; not like for like: frames of {pktgen} vs {trafficgen} bytes");
+                }
+                (Some(ratio), pktgen == trafficgen, note)
+            }
+        },
+    };
+    TargetCheck {
+        name: format!(
+            "{} ≥ {} {}, {}",
+            Sender::Pktgen,
+            threshold.stated(),
+            Sender::Trafficgen,
+            Load::Size(64)
+        ),
+        threshold: threshold.value(),
+        met: like_for_like && measured.is_some_and(|ratio| ratio >= threshold.value()),
+        measured,
+        note,
+        why: None,
+    }
+}
+
 /// `x` with the fewest decimals from `decimals` up (at most 3 more) at which it does not read as `from`:
 /// a shortfall of 0.04 points is "0.04", not "0".
 fn distinct(x: f64, from: f64, decimals: usize) -> String {
@@ -284,6 +343,7 @@ pub(crate) fn trimmed(x: f64, decimals: usize) -> String {
 mod tests {
     use super::*;
     use crate::e2e::fixtures::measurement;
+    use crate::e2e::model::GeneratorRound;
     use crate::e2e::summary::summarise;
 
     fn summaries(figures: &[(Placement, Subject, f64)]) -> Vec<Summary> {
@@ -331,7 +391,11 @@ mod tests {
             (c, Subject::Engine(Idle::Busy), 9.0),
             (c, Subject::DpdkAfXdp, 1.0),
         ]);
-        let checks = check_targets(&run, &[latency_run(Subject::Engine(Idle::Poll), 20.0, 100)]);
+        let checks = check_targets(
+            &run,
+            &[latency_run(Subject::Engine(Idle::Poll), 20.0, 100)],
+            Err("xdp-trafficgen missing"),
+        );
         assert_eq!(
             stated(&checks),
             [
@@ -390,6 +454,11 @@ mod tests {
                     true,
                     "p99 20 µs at 2.00 Mpps, 50 % of saturation"
                 ),
+                (
+                    "vmknet-pktgen ≥ 0.9× xdp-trafficgen, 64 B",
+                    false,
+                    "not measured: xdp-trafficgen missing"
+                ),
             ]
         );
         assert_eq!((checks[0].threshold, checks[0].measured), (0.9, Some(0.9)));
@@ -409,7 +478,7 @@ mod tests {
             (s, Subject::Engine(Idle::Poll), 3.0),
             (s, Subject::BareAfXdp(Idle::Poll), 0.0),
         ]);
-        let checks = check_targets(&run, &[]);
+        let checks = check_targets(&run, &[], Err("xdp-trafficgen missing"));
         assert_eq!(
             stated(&checks[1..3]),
             [
@@ -459,6 +528,47 @@ mod tests {
                 "not measured: no latency run of the vmknet engine"
             )]
         );
+    }
+
+    #[test]
+    fn generator_target_uses_the_median_round_ratio_like_for_like() {
+        let round = |trafficgen_mpps, pktgen_mpps| GeneratorRound {
+            trafficgen_mpps,
+            pktgen_mpps,
+            load_average: 0.0,
+        };
+        let rounds = vec![round(10.0, 8.5), round(6.0, 6.0), round(8.0, 7.0)];
+        let comparison = GeneratorComparison::of_rounds(0, 5, rounds, (64, 64));
+        let check = generator_check(Ok(&comparison));
+        assert_eq!(
+            (check.name.as_str(), check.met, check.note.as_str()),
+            (
+                "vmknet-pktgen ≥ 0.9× xdp-trafficgen, 64 B",
+                false,
+                "0.88× xdp-trafficgen, 0.03× short of 0.9× (median of the per-round ratios over 3 rounds; run \
+                 medians 7.00 vs 8.00 Mpps)"
+            )
+        );
+        assert_eq!((check.threshold, check.measured), (0.9, Some(0.875)));
+        let faster = GeneratorComparison::of_rounds(0, 5, vec![round(8.0, 7.6)], (64, 64));
+        let met = generator_check(Ok(&faster));
+        assert!(met.met, "{met:?}");
+        assert_eq!(
+            met.note,
+            "0.95× xdp-trafficgen (median of the per-round ratios over 1 round; run medians 7.60 vs 8.00 Mpps)"
+        );
+        let unlike = GeneratorComparison::of_rounds(0, 5, vec![round(8.0, 7.6)], (64, 60));
+        let check = generator_check(Ok(&unlike));
+        assert!(!check.met);
+        assert!(
+            check.note.ends_with("; not like for like: frames of 60 vs 64 bytes"),
+            "{}",
+            check.note
+        );
+        let silent = GeneratorComparison::of_rounds(0, 5, vec![round(0.0, 7.6)], (0, 64));
+        let check = generator_check(Ok(&silent));
+        assert_eq!((check.met, check.measured), (false, None));
+        assert_eq!(check.note, "not measured: xdp-trafficgen delivered nothing");
     }
 
     #[test]
