@@ -20,7 +20,17 @@ fn a_short_run_measures_every_subject_and_writes_the_report() {
     }
     let out = std::env::temp_dir().join(format!("vmknet-bench-test-{}", std::process::id()));
     let status = Command::new(env!("CARGO_BIN_EXE_vmknet-bench"))
-        .args(["run", "--reps", "2", "--seconds", "0.4", "--loads", "64,mix"])
+        .args([
+            "run",
+            "--reps",
+            "2",
+            "--seconds",
+            "0.4",
+            "--loads",
+            "64,mix",
+            "--generator-rounds",
+            "0",
+        ])
         .args([
             "--subjects",
             "classifier-drop,bare-poll,engine-poll,engine-busy,kernel-udp",

@@ -28,7 +28,7 @@ use vmknet::xdp::{AttachMode, Ceiling};
 use vmknet_common::XdpVerdict;
 use vmknet_common::stamp::{STAMP_LEN, payload_offset, stamp_bytes};
 use vmknet_testbed::Topology;
-use vmknet_testbed::sender::{pin_to_cpu, send_frames};
+use vmknet_testbed::sender::send_frames;
 
 /// The UMEM of a one-queue engine with default sizes.
 const UMEM_BYTES: u64 = 4096 * 4096;
@@ -96,7 +96,7 @@ fn send(topology: &Topology, mut frames: Vec<Frame>) {
     let peer = topology.peer.clone();
     let sent = topology
         .spawn_in_netns("bench-modes-send", move || {
-            pin_to_cpu(CpuList::allowed().for_worker(0))?;
+            vmknet::runtime::pin_thread(0, CpuList::allowed().for_worker(0))?;
             let mut sent = 0;
             for chunk in frames.chunks_mut(CHUNK) {
                 let now = monotonic_ns();

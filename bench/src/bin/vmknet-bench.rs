@@ -60,6 +60,9 @@ struct RunArgs {
     /// Leave out the latency runs.
     #[arg(long)]
     no_latency: bool,
+    /// Rounds of vmknet-pktgen against xdp-trafficgen before the measurements (0: leave it out).
+    #[arg(long, default_value_t = 3)]
+    generator_rounds: u32,
 }
 
 #[derive(Debug, Args)]
@@ -111,7 +114,7 @@ fn plan(args: &RunArgs) -> Result<Plan, String> {
             .map(|s| parse_subject(s))
             .collect::<Result<_, _>>()?
     };
-    if args.reps == 0 || !(args.seconds > 0.0) {
+    if args.reps == 0 || args.seconds.is_nan() || args.seconds <= 0.0 {
         return Err("--reps and --seconds must be positive".to_owned());
     }
     Ok(Plan {
@@ -127,6 +130,7 @@ fn plan(args: &RunArgs) -> Result<Plan, String> {
         generator_cpu: args.generator_cpu,
         subject_cpu: args.subject_cpu,
         latency: !args.no_latency,
+        generator_rounds: args.generator_rounds,
         binaries: Binaries { pktgen, bench: exe },
     })
 }

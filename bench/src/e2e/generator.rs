@@ -21,7 +21,6 @@
 use std::fmt;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,14 +29,13 @@ use vmknet::runtime::{CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN, missing_capabilitie
 use vmknet_testbed::topology::{Topology, TopologyError, run_command};
 
 use super::model::{GeneratorComparison, GeneratorRound, Spread};
+use super::peers::{find_program, xdptools_shim};
 use crate::pktgen::frame::FCS_LEN;
 use crate::pktgen::run::rate;
 use crate::pktgen::{PktgenError, Sink, SinkAction};
 
 /// The frame xdp-trafficgen 1.3.1 sends, bytes without FCS.
 pub const FRAME_BYTES: usize = 64;
-/// The xdp-tools shim, compiled at run time.
-const SHIM_SOURCE: &str = include_str!("../../scripts/xdptools-shim.c");
 /// Prefix of the topology's names (`vmknet-gc-<pid>`, `vgc<pid>a`/`b`).
 const PREFIX: &str = "gc";
 /// How long a generator may take to start sending.
@@ -104,7 +102,7 @@ pub enum GeneratorError {
     #[error("the counting sink: {0}")]
     Sink(#[from] PktgenError),
     /// The xdp-tools shim did not compile.
-    #[error("compiling bench/scripts/xdptools-shim.c with clang-22 failed (libbpf-dev installed?): {0}")]
+    #[error("the xdp-tools shim: {0}")]
     Shim(String),
     /// A generator did not start, send, or stop.
     #[error("{sender}: {message}")]
@@ -144,7 +142,7 @@ impl GeneratorError {
 pub fn compare_generators(spec: &GeneratorSpec) -> Result<GeneratorComparison, GeneratorError> {
     check_prerequisites(spec)?;
     let scratch = Scratch::create()?;
-    let shim = build_shim(&scratch.0)?;
+    let shim = xdptools_shim().map_err(GeneratorError::Shim)?;
     let topology = Topology::create(PREFIX, 1)?;
     // The host end's IPv6 neighbour discovery would add frames to the counts.
     run_command(
@@ -259,7 +257,7 @@ fn check_prerequisites(spec: &GeneratorSpec) -> Result<(), GeneratorError> {
         ("taskset", "install util-linux"),
     ];
     for (program, hint) in programs {
-        if !on_path(program) {
+        if find_program(program).is_none() {
             return Err(GeneratorError::Missing {
                 what: program.to_owned(),
                 hint,
@@ -273,15 +271,6 @@ fn check_prerequisites(spec: &GeneratorSpec) -> Result<(), GeneratorError> {
         });
     }
     Ok(())
-}
-
-/// Whether an executable `program` is in a directory of `PATH`.
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            fs::metadata(dir.join(program)).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        })
-    })
 }
 
 /// A directory of this process's own, removed when dropped.
@@ -299,24 +288,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
-}
-
-/// Compiles the xdp-tools shim into `dir`; returns the shared object.
-fn build_shim(dir: &Path) -> Result<PathBuf, GeneratorError> {
-    let (source, shim) = (dir.join("xdptools-shim.c"), dir.join("xdptools-shim.so"));
-    fs::write(&source, SHIM_SOURCE).map_err(|err| GeneratorError::io(format!("writing {}", source.display()), err))?;
-    let out = Command::new("clang-22")
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .args([&shim, &source])
-        .args(["-ldl", "-lbpf"])
-        .output()
-        .map_err(|err| GeneratorError::io("running clang-22", err))?;
-    if !out.status.success() {
-        return Err(GeneratorError::Shim(
-            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        ));
-    }
-    Ok(shim)
 }
 
 /// The sink, dropping and counting, attached to `interface` (natively: veth's `ndo_xdp_xmit` needs an XDP

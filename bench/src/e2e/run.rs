@@ -16,8 +16,11 @@ use vmknet_testbed::topology::{Topology, run_command};
 
 use super::cpu::{CpuSnapshot, ProcessSnapshot};
 use super::generate::{Destination, Generator, Send};
+use super::generator::{GeneratorSpec, compare_generators};
 use super::latency::latency_from_histogram;
-use super::model::{BenchReport, Latency, Load, Machine, Measurement, Missing, Placement, Subject};
+use super::model::{
+    BenchReport, GeneratorComparison, Latency, Load, Machine, Measurement, Missing, Placement, Subject,
+};
 use super::placement;
 use super::subject::{self, SubjectContext};
 use super::summary::{DEFAULT_OTHER_CPU_THRESHOLD_PERCENT, other_cpu_warnings, summarise};
@@ -42,6 +45,9 @@ pub struct Plan {
     pub subject_cpu: usize,
     /// Measure latency at half the saturation rate after the throughput runs.
     pub latency: bool,
+    /// Rounds of the generator comparison (vmknet-pktgen against xdp-trafficgen) before the measurements; 0
+    /// leaves it out.
+    pub generator_rounds: u32,
     /// `vmknet-pktgen` and `vmknet-bench` (for the served subjects).
     pub binaries: Binaries,
 }
@@ -119,6 +125,7 @@ pub fn run(plan: &Plan) -> Result<BenchReport, String> {
     let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let machine = machine();
     let model = HostModel::embedded_default();
+    let generator_comparison = compare(plan);
     // The generator sends on the end in this namespace; the subjects receive on the other, in the topology's
     // namespace, where the traffic (and the Linux frames of the mix passed on) stays.
     let topology = Topology::create("bench", 1).map_err(|err| err.to_string())?;
@@ -180,8 +187,19 @@ pub fn run(plan: &Plan) -> Result<BenchReport, String> {
     for rep in 0..plan.reps {
         for &placement in &plan.placements {
             for &load in &plan.loads {
-                set_generator_mtu(&topology, load)?;
+                let jumbo = generator.by_af_packet(load);
+                set_generator_mtu(&topology, jumbo)?;
                 for &subject in &subjects {
+                    if jumbo && !multi_buffer(subject) {
+                        let note = format!(
+                            "{subject} is not measured at {load}: its XDP program has no multi-buffer support, which \
+                             veth requires while the sending end's MTU (9000, for frames AF_PACKET sends) exceeds a page"
+                        );
+                        if !warnings.contains(&note) {
+                            warnings.push(note);
+                        }
+                        continue;
+                    }
                     let destination = if subject == Subject::KernelUdp { kernel } else { vmk };
                     let send = Send {
                         load,
@@ -227,7 +245,11 @@ pub fn run(plan: &Plan) -> Result<BenchReport, String> {
         );
     }
     warnings.extend(other_cpu_warnings(&measurements, DEFAULT_OTHER_CPU_THRESHOLD_PERCENT));
-    let targets = check_targets(&summaries, &latency);
+    let targets = check_targets(
+        &summaries,
+        &latency,
+        generator_comparison.as_ref().map_err(String::as_str),
+    );
     Ok(BenchReport {
         started_unix,
         machine,
@@ -239,16 +261,42 @@ pub fn run(plan: &Plan) -> Result<BenchReport, String> {
         targets,
         missing,
         warnings,
+        generator_missing: generator_comparison.as_ref().err().cloned(),
+        generator: generator_comparison.ok(),
     })
 }
 
-/// The generator end's MTU: 9000 for frames beyond 1518 bytes, else 1500. veth refuses an XDP program
-/// without multi-buffer support on an interface whose *peer* MTU exceeds a page, and DPDK's is one.
-fn set_generator_mtu(topology: &Topology, load: Load) -> Result<(), String> {
-    let mtu = match load {
-        Load::Size(size) if size <= 1518 => "1500",
-        _ => "9000",
+/// The generator comparison of `plan`, or why there is none.
+fn compare(plan: &Plan) -> Result<GeneratorComparison, String> {
+    if plan.generator_rounds == 0 {
+        return Err("not run (no rounds asked for)".to_owned());
+    }
+    let spec = GeneratorSpec {
+        pktgen: plan.binaries.pktgen.clone(),
+        cpu: plan.generator_cpu,
+        rounds: plan.generator_rounds,
+        seconds: (plan.seconds.ceil() as u32).max(2),
     };
+    eprint!(
+        "vmknet-bench: vmknet-pktgen against xdp-trafficgen, {} rounds: ",
+        spec.rounds
+    );
+    let result = compare_generators(&spec).map_err(|err| err.to_string());
+    match &result {
+        Ok(c) => eprintln!(
+            "median of the per-round ratios {}",
+            c.median_round_ratio.map_or("n/a".to_owned(), |r| format!("{r:.2}x"))
+        ),
+        Err(err) => eprintln!("{err}"),
+    }
+    result
+}
+
+/// The generator end's MTU: 9000 when frames go by AF_PACKET (`jumbo`), which checks the sender's MTU, else
+/// 1500 (live frames are checked against the receiver's, 9000). veth refuses an XDP program without
+/// multi-buffer support on an interface whose *peer* MTU exceeds a page: xdp-bench's and DPDK's are such.
+fn set_generator_mtu(topology: &Topology, jumbo: bool) -> Result<(), String> {
+    let mtu = if jumbo { "9000" } else { "1500" };
     run_command("ip", &["link", "set", &topology.host, "mtu", mtu])
         .map(drop)
         .map_err(|err| err.to_string())
@@ -298,6 +346,12 @@ fn measure(
         },
         stopped.latency,
     ))
+}
+
+/// Whether `subject`'s XDP program takes multi-buffer frames (vmknet's programs do; xdp-tools 1.3.1's and
+/// DPDK 22.11's do not).
+fn multi_buffer(subject: Subject) -> bool {
+    !matches!(subject, Subject::XdpBenchDrop | Subject::DpdkAfXdp)
 }
 
 /// The subjects timed: those that read the stamps (the engine and bare rings, the socket path).

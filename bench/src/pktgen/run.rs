@@ -12,7 +12,7 @@
 //! par. The first call is [`FIRST_CHUNK`] frames; later ones are cut to what the thread's own rate so far fits
 //! before the deadline, so `--duration` is kept to within a call's fixed cost.
 //!
-//! With a rate, each round sends what the schedule `start + sent / rate` owes plus a millisecond's worth,
+//! With a rate, each round sends what the schedule `start + sent / rate` owes plus a chunk (100 µs' worth),
 //! then sleeps until the schedule reaches the frames sent: the rate holds on average even when a call's fixed
 //! cost or a late wake-up delays a round (the next one catches up). Inside a system call frames leave at full
 //! speed: live frames cannot be spaced within a `BPF_PROG_TEST_RUN`, so a rate shapes bursts, not inter-frame
@@ -31,8 +31,10 @@ pub const MAX_CHUNK: u32 = 1 << 20;
 /// The first chunk of an unlimited run, which measures the thread's rate for the later ones.
 pub const FIRST_CHUNK: u32 = 1 << 16;
 const NANOS_PER_SEC: u128 = 1_000_000_000;
-/// Chunks per second with a rate limit.
-const CHUNKS_PER_SEC: u64 = 1000;
+/// Chunks per second with a rate limit: every 100 µs. Fine-grained so that a paced sender leaves its CPU
+/// often: on veth the receive path may be deferred to `ksoftirqd` on the sender's CPU, which waits while
+/// the sender is in a long system call (a millisecond chunk showed as millisecond latency tails).
+const CHUNKS_PER_SEC: u64 = 10_000;
 
 /// How frames leave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -236,7 +238,7 @@ fn unlimited_round(sent: u64, elapsed: Duration, left: Option<Duration>) -> u64 
     (fits.min(u128::from(max)) as u64).max(1)
 }
 
-/// Frames for the next round at `rate`: what the schedule owes after `elapsed`, plus a millisecond's worth.
+/// Frames for the next round at `rate`: what the schedule owes after `elapsed`, plus a chunk (100 µs' worth).
 fn paced_round(sent: u64, elapsed: Duration, rate: u64) -> u64 {
     let chunk = (rate / CHUNKS_PER_SEC).max(1);
     let due = (elapsed.as_nanos() * u128::from(rate) / NANOS_PER_SEC) as u64;
@@ -287,9 +289,9 @@ mod tests {
     #[test]
     fn paced_rounds_pay_what_the_schedule_owes() {
         let ms = Duration::from_millis;
-        assert_eq!(paced_round(0, ms(0), 100_000), 100, "a millisecond's worth to start");
-        assert_eq!(paced_round(100, ms(1), 100_000), 100);
-        assert_eq!(paced_round(100, ms(30), 100_000), 3000, "a late round catches up");
+        assert_eq!(paced_round(0, ms(0), 100_000), 10, "100 µs' worth to start");
+        assert_eq!(paced_round(100, ms(1), 100_000), 10);
+        assert_eq!(paced_round(100, ms(30), 100_000), 2910, "a late round catches up");
         assert_eq!(
             paced_round(5000, ms(30), 100_000),
             1,
@@ -319,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn rate_limited_runs_start_with_a_millisecond_and_send_the_count() {
+    fn rate_limited_runs_start_with_a_chunk_and_send_the_count() {
         let stop = AtomicBool::new(false);
         let mut tx = Recorder {
             accept: u64::MAX,
@@ -333,7 +335,7 @@ mod tests {
             send_share(&mut tx, share, None, [&stop, &AtomicBool::new(false)]).unwrap(),
             500
         );
-        assert_eq!(tx.calls.first(), Some(&100), "{:?}", tx.calls);
+        assert_eq!(tx.calls.first(), Some(&10), "{:?}", tx.calls);
         assert_eq!(tx.calls.iter().map(|&n| u64::from(n)).sum::<u64>(), 500);
     }
 

@@ -24,6 +24,7 @@ use hdrhistogram::Histogram;
 
 pub use dpdk::{dpdk_available, start_dpdk};
 pub use served::start_served;
+pub(crate) use xdp_bench::xdptools_shim;
 pub use xdp_bench::{start_xdp_bench_drop, xdp_bench_available};
 
 /// How long a peer may take to say it is receiving (testpmd fills its memory first).
@@ -355,7 +356,7 @@ fn tail(stdout: &str, stderr: &str) -> String {
 }
 
 /// `name` in the directories of `PATH` and the sbin directories (where xdp-tools installs).
-fn find_program(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))

@@ -110,7 +110,15 @@ fn clang() -> String {
     std::env::var("CLANG").unwrap_or_else(|_| "clang-22".into())
 }
 
-/// The compiled shim, built at most once per process (and reused across processes of one source version).
+/// The xdp-tools preload shim (xdp-bench's here, xdp-trafficgen's in [`crate::e2e::generator`]), compiled at
+/// most once per process (and reused across processes of one source version).
+///
+/// # Errors
+/// Why it did not compile (the compiler's message).
+pub(crate) fn xdptools_shim() -> Result<PathBuf, String> {
+    shim().clone()
+}
+
 fn shim() -> &'static Result<PathBuf, String> {
     static SHIM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     SHIM.get_or_init(|| {
