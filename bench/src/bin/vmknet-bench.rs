@@ -135,9 +135,24 @@ fn plan(args: &RunArgs) -> Result<Plan, String> {
     })
 }
 
+/// A flag SIGINT and SIGTERM raise, or `None` (having said why) when they cannot be handled.
+fn stop_on_signals() -> Option<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(err) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            eprintln!("vmknet-bench: cannot handle signal {signal}: {err}");
+            return None;
+        }
+    }
+    Some(stop)
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run(args) => {
+            let Some(stop) = stop_on_signals() else {
+                return ExitCode::from(2);
+            };
             let plan = match plan(&args) {
                 Ok(plan) => plan,
                 Err(err) => {
@@ -145,7 +160,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let report = match run(&plan) {
+            let report = match run(&plan, &stop) {
                 Ok(report) => report,
                 Err(err) => {
                     eprintln!("vmknet-bench: {err}");
@@ -166,13 +181,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Serve(args) => {
-            let stop = Arc::new(AtomicBool::new(false));
-            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                if let Err(err) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-                    eprintln!("vmknet-bench serve: cannot handle signal {signal}: {err}");
-                    return ExitCode::from(2);
-                }
-            }
+            let Some(stop) = stop_on_signals() else {
+                return ExitCode::from(2);
+            };
             let spec = match parse_subject(&args.subject) {
                 Ok(subject) => ServeSpec {
                     subject,

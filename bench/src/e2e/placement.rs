@@ -28,6 +28,12 @@ const NAPI_THREAD_WAIT: Duration = Duration::from_secs(2);
 /// # Errors
 /// Writing the sysfs switch failed, no NAPI thread appeared (no XDP program attached yet?), or pinning failed.
 pub fn apply(placement: Placement, netns: &str, interface: &str, cpu: usize) -> Result<Applied, String> {
+    let switch = Threaded {
+        netns: netns.to_owned(),
+        interface: interface.to_owned(),
+    };
+    // Written whatever the placement, so that nothing left over from an earlier measurement carries over.
+    switch.set(placement == Placement::SharedCore)?;
     let mut applied = Applied {
         threaded: None,
         napi_threads: Vec::new(),
@@ -35,11 +41,6 @@ pub fn apply(placement: Placement, netns: &str, interface: &str, cpu: usize) -> 
     if placement == Placement::Softirq {
         return Ok(applied);
     }
-    let switch = Threaded {
-        netns: netns.to_owned(),
-        interface: interface.to_owned(),
-    };
-    switch.set(true)?;
     applied.threaded = Some(switch);
     let deadline = Instant::now() + NAPI_THREAD_WAIT;
     loop {
@@ -62,21 +63,21 @@ pub fn apply(placement: Placement, netns: &str, interface: &str, cpu: usize) -> 
 }
 
 impl Applied {
-    /// Switches threaded NAPI off again, if [`apply`] switched it on.
-    pub fn undo(mut self) {
-        self.restore();
-    }
-
-    fn restore(&mut self) {
-        if let Some(switch) = self.threaded.take() {
-            let _ = switch.set(false);
-        }
+    /// Switches threaded NAPI off again, if [`apply`] switched it on. Call it while the subject's XDP program
+    /// is still attached: veth refuses the switch on an interface without NAPI instances.
+    ///
+    /// # Errors
+    /// The switch could not be written.
+    pub fn undo(mut self) -> Result<(), String> {
+        self.threaded.take().map_or(Ok(()), |switch| switch.set(false))
     }
 }
 
 impl Drop for Applied {
     fn drop(&mut self) {
-        self.restore();
+        if let Some(switch) = self.threaded.take() {
+            let _ = switch.set(false);
+        }
     }
 }
 
@@ -89,11 +90,16 @@ struct Threaded {
 }
 
 impl Threaded {
+    /// Writes the switch and reads it back.
     fn set(&self, on: bool) -> Result<(), String> {
-        let write = format!("echo {} > /sys/class/net/{}/threaded", u8::from(on), self.interface);
-        vmknet_testbed::topology::run_command("ip", &["netns", "exec", &self.netns, "sh", "-c", &write])
-            .map(drop)
-            .map_err(|err| err.to_string())
+        let path = format!("/sys/class/net/{}/threaded", self.interface);
+        let write = format!("echo {} > {path} && cat {path}", u8::from(on));
+        let now = vmknet_testbed::topology::run_command("ip", &["netns", "exec", &self.netns, "sh", "-c", &write])
+            .map_err(|err| err.to_string())?;
+        if now.trim() != u8::from(on).to_string() {
+            return Err(format!("{path} reads {} after writing {}", now.trim(), u8::from(on)));
+        }
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
@@ -19,7 +20,7 @@ use super::generate::{Destination, Generator, Send};
 use super::generator::{GeneratorSpec, compare_generators};
 use super::latency::latency_from_histogram;
 use super::model::{
-    BenchReport, GeneratorComparison, Latency, Load, Machine, Measurement, Missing, Placement, Subject,
+    BenchReport, GeneratorComparison, Latency, Load, Machine, Measurement, Missing, Placement, Subject, Summary,
 };
 use super::placement;
 use super::subject::{self, SubjectContext};
@@ -68,6 +69,8 @@ const KERNEL_UDP_PORT: u16 = 9999;
 /// The receiving end's own address for the kernel subject, and the sender's.
 const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const KERNEL_SRC_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+/// What a run stopped by a signal says.
+const INTERRUPTED: &str = "interrupted by a signal: stopped after the measurement under way";
 /// How long after the subject receives and before the generator sends (the placement settles).
 const SETTLE: Duration = Duration::from_millis(200);
 /// How long after the generator stops before the subject is stopped (rings drain).
@@ -117,56 +120,17 @@ fn machine() -> Machine {
     }
 }
 
-/// Runs `plan`, reporting progress on standard error.
+/// Runs `plan`, reporting progress on standard error, until done or `stop` is raised (a signal): then it
+/// stops after the measurement under way and removes what it made.
 ///
 /// # Errors
-/// The topology could not be made or the generator failed; a subject that fails is recorded, not fatal.
-pub fn run(plan: &Plan) -> Result<BenchReport, String> {
+/// The topology could not be made, the generator failed, or `stop` was raised; a subject that fails is
+/// recorded, not fatal.
+pub fn run(plan: &Plan, stop: &AtomicBool) -> Result<BenchReport, String> {
     let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let machine = machine();
-    let model = HostModel::embedded_default();
     let generator_comparison = compare(plan);
-    // The generator sends on the end in this namespace; the subjects receive on the other, in the topology's
-    // namespace, where the traffic (and the Linux frames of the mix passed on) stays.
-    let topology = Topology::create("bench", 1).map_err(|err| err.to_string())?;
-    let (netns, receiver) = (topology.netns.as_str(), topology.peer.as_str());
-    run_command(
-        "ip",
-        &["-n", netns, "addr", "add", &format!("{KERNEL_IP}/24"), "dev", receiver],
-    )
-    .map_err(|err| err.to_string())?;
-    let generator = Generator {
-        binary: plan.binaries.pktgen.clone(),
-        interface: topology.host.clone(),
-        cpu: plan.generator_cpu,
-        live_limit: crate::pktgen::live_frame_limit().map_err(|err| err.to_string())?,
-    };
-    let receiver_mac = run_command(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            netns,
-            "cat",
-            &format!("/sys/class/net/{receiver}/address"),
-        ],
-    )
-    .map_err(|err| err.to_string())
-    .and_then(|text| crate::pktgen::parse_mac(text.trim()))?;
-    let vmk = vmk_destination(&model)?;
-    let kernel = Destination::Host {
-        mac: receiver_mac,
-        ip: KERNEL_IP,
-        src_ip: KERNEL_SRC_IP,
-        port: KERNEL_UDP_PORT,
-    };
-    let context = SubjectContext {
-        bench: plan.binaries.bench.clone(),
-        netns: netns.to_owned(),
-        interface: receiver.to_owned(),
-        cpu: plan.subject_cpu,
-        udp_port: KERNEL_UDP_PORT,
-    };
+    let bench = Bench::new(plan)?;
     let mut missing: Vec<Missing> = Vec::new();
     let subjects: Vec<Subject> = plan
         .subjects
@@ -183,13 +147,15 @@ pub fn run(plan: &Plan) -> Result<BenchReport, String> {
         .collect();
     let mut measurements = Vec::new();
     let mut warnings = Vec::new();
-    let me = std::process::id();
     for rep in 0..plan.reps {
         for &placement in &plan.placements {
             for &load in &plan.loads {
-                let jumbo = generator.by_af_packet(load);
-                set_generator_mtu(&topology, jumbo)?;
+                let jumbo = bench.generator.by_af_packet(load);
+                bench.set_generator_mtu(jumbo)?;
                 for &subject in &subjects {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(INTERRUPTED.to_owned());
+                    }
                     if jumbo && !multi_buffer(subject) {
                         let note = format!(
                             "{subject} is not measured at {load}: its XDP program has no multi-buffer support, which \
@@ -200,18 +166,17 @@ pub fn run(plan: &Plan) -> Result<BenchReport, String> {
                         }
                         continue;
                     }
-                    let destination = if subject == Subject::KernelUdp { kernel } else { vmk };
                     let send = Send {
                         load,
                         seconds: plan.seconds,
                         rate: None,
                         stamp: false,
                     };
-                    if generator.args(&send, &destination).is_err() {
+                    if bench.generator.args(&send, &bench.destination(subject)).is_err() {
                         continue; // a combination that does not exist (the mix to the kernel)
                     }
                     eprint!("vmknet-bench: rep {rep} {placement} {load} {subject}: ");
-                    match measure(&context, subject, placement, &generator, &send, &destination, me) {
+                    match bench.measure(subject, placement, &send) {
                         Ok((m, _)) => {
                             eprintln!(
                                 "{:.3} Mpps of {:.3} offered",
@@ -230,20 +195,11 @@ pub fn run(plan: &Plan) -> Result<BenchReport, String> {
         }
     }
     let summaries = summarise(&measurements);
-    let mut latency = Vec::new();
-    if plan.latency {
-        latency = measure_latency(
-            plan,
-            &context,
-            &generator,
-            &summaries,
-            &subjects,
-            vmk,
-            kernel,
-            me,
-            &mut warnings,
-        );
-    }
+    let latency = if plan.latency {
+        bench.latency(&summaries, &subjects, stop, &mut warnings)
+    } else {
+        Vec::new()
+    };
     warnings.extend(other_cpu_warnings(&measurements, DEFAULT_OTHER_CPU_THRESHOLD_PERCENT));
     let targets = check_targets(
         &summaries,
@@ -292,60 +248,179 @@ fn compare(plan: &Plan) -> Result<GeneratorComparison, String> {
     result
 }
 
-/// The generator end's MTU: 9000 when frames go by AF_PACKET (`jumbo`), which checks the sender's MTU, else
-/// 1500 (live frames are checked against the receiver's, 9000). veth refuses an XDP program without
-/// multi-buffer support on an interface whose *peer* MTU exceeds a page: xdp-bench's and DPDK's are such.
-fn set_generator_mtu(topology: &Topology, jumbo: bool) -> Result<(), String> {
-    let mtu = if jumbo { "9000" } else { "1500" };
-    run_command("ip", &["link", "set", &topology.host, "mtu", mtu])
-        .map(drop)
-        .map_err(|err| err.to_string())
+/// What the measurements share: the veth pair (removed when dropped), the generator, the subjects' place
+/// and the two destinations.
+struct Bench {
+    topology: Topology,
+    generator: Generator,
+    context: SubjectContext,
+    /// The sized loads' and the mix's destination.
+    vmk: Destination,
+    /// The kernel subject's.
+    kernel: Destination,
+    seconds: f64,
+    placements: Vec<Placement>,
 }
 
-/// One measurement; also returns the latency histogram of a timed subject when `send.stamp`.
-fn measure(
-    context: &SubjectContext,
-    subject: Subject,
-    placement: Placement,
-    generator: &Generator,
-    send: &Send,
-    destination: &Destination,
-    me: u32,
-) -> Result<(Measurement, Option<Histogram<u64>>), String> {
-    let running = subject::start(subject, context, send.stamp)?;
-    let applied = placement::apply(placement, &context.netns, &context.interface, context.cpu);
-    let applied = match applied {
-        Ok(applied) => applied,
-        Err(err) => {
-            let _ = running.stop();
-            return Err(err);
+impl Bench {
+    /// The topology: the generator sends on the end in this namespace; the subjects receive on the other, in
+    /// the topology's namespace, where the traffic (and the Linux frames of the mix passed on) stays.
+    fn new(plan: &Plan) -> Result<Self, String> {
+        let topology = Topology::create("bench", 1).map_err(|err| err.to_string())?;
+        let (netns, receiver) = (topology.netns.clone(), topology.peer.clone());
+        let address = format!("{KERNEL_IP}/24");
+        run_command("ip", &["-n", &netns, "addr", "add", &address, "dev", &receiver]).map_err(|err| err.to_string())?;
+        let mac_file = format!("/sys/class/net/{receiver}/address");
+        let receiver_mac = run_command("ip", &["netns", "exec", &netns, "cat", &mac_file])
+            .map_err(|err| err.to_string())
+            .and_then(|text| crate::pktgen::parse_mac(text.trim()))?;
+        let generator = Generator {
+            binary: plan.binaries.pktgen.clone(),
+            interface: topology.host.clone(),
+            cpu: plan.generator_cpu,
+            live_limit: crate::pktgen::live_frame_limit().map_err(|err| err.to_string())?,
+        };
+        Ok(Self {
+            vmk: vmk_destination(&HostModel::embedded_default())?,
+            kernel: Destination::Host {
+                mac: receiver_mac,
+                ip: KERNEL_IP,
+                src_ip: KERNEL_SRC_IP,
+                port: KERNEL_UDP_PORT,
+            },
+            context: SubjectContext {
+                bench: plan.binaries.bench.clone(),
+                netns,
+                interface: receiver,
+                cpu: plan.subject_cpu,
+                udp_port: KERNEL_UDP_PORT,
+            },
+            topology,
+            generator,
+            seconds: plan.seconds,
+            placements: plan.placements.clone(),
+        })
+    }
+
+    fn destination(&self, subject: Subject) -> Destination {
+        if subject == Subject::KernelUdp {
+            self.kernel
+        } else {
+            self.vmk
         }
-    };
-    std::thread::sleep(SETTLE);
-    let (cpu_before, others_before) = (CpuSnapshot::take(), ProcessSnapshot::take(&[me]));
-    let sent = generator.send(send, destination);
-    let (cpu_after, others_after) = (CpuSnapshot::take(), ProcessSnapshot::take(&[me]));
-    std::thread::sleep(DRAIN);
-    let stopped = running.stop();
-    applied.undo();
-    let (sent, stopped) = (sent?, stopped.map_err(|err| err.to_string())?);
-    let seconds = sent.seconds.max(f64::MIN_POSITIVE);
-    Ok((
-        Measurement {
-            rep: 0,
-            placement,
-            subject,
-            load: send.load,
-            seconds: sent.seconds,
-            offered_pps: sent.offered as f64 / seconds,
-            delivered_pps: stopped.frames as f64 / seconds,
-            dropped: sent.offered.saturating_sub(stopped.frames),
-            cpu: cpu_before.usage_until(&cpu_after),
-            peak_rss_kib: stopped.peak_rss_kib,
-            other_cpu_percent: others_before.percent_until(&others_after, seconds),
-        },
-        stopped.latency,
-    ))
+    }
+
+    /// The generator end's MTU: 9000 when frames go by AF_PACKET (`jumbo`), which checks the sender's MTU,
+    /// else 1500 (live frames are checked against the receiver's, 9000). veth refuses an XDP program without
+    /// multi-buffer support on an interface whose *peer* MTU exceeds a page: xdp-bench's and DPDK's are such.
+    fn set_generator_mtu(&self, jumbo: bool) -> Result<(), String> {
+        let mtu = if jumbo { "9000" } else { "1500" };
+        run_command("ip", &["link", "set", &self.topology.host, "mtu", mtu])
+            .map(drop)
+            .map_err(|err| err.to_string())
+    }
+
+    /// One measurement; also returns the latency histogram of a timed subject when `send.stamp`.
+    fn measure(
+        &self,
+        subject: Subject,
+        placement: Placement,
+        send: &Send,
+    ) -> Result<(Measurement, Option<Histogram<u64>>), String> {
+        let context = &self.context;
+        let running = subject::start(subject, context, send.stamp)?;
+        let applied = match placement::apply(placement, &context.netns, &context.interface, context.cpu) {
+            Ok(applied) => applied,
+            Err(err) => {
+                let _ = running.stop();
+                return Err(err);
+            }
+        };
+        std::thread::sleep(SETTLE);
+        let me = std::process::id();
+        let (cpu_before, others_before) = (CpuSnapshot::take(), ProcessSnapshot::take(&[me]));
+        let sent = self.generator.send(send, &self.destination(subject));
+        let (cpu_after, others_after) = (CpuSnapshot::take(), ProcessSnapshot::take(&[me]));
+        std::thread::sleep(DRAIN);
+        // Before the subject stops: the switch needs the NAPI instances its XDP program made.
+        let undone = applied.undo();
+        let stopped = running.stop();
+        let (sent, stopped) = (sent?, stopped.map_err(|err| err.to_string())?);
+        undone?;
+        let seconds = sent.seconds.max(f64::MIN_POSITIVE);
+        Ok((
+            Measurement {
+                rep: 0,
+                placement,
+                subject,
+                load: send.load,
+                seconds: sent.seconds,
+                offered_pps: sent.offered as f64 / seconds,
+                delivered_pps: stopped.frames as f64 / seconds,
+                dropped: sent.offered.saturating_sub(stopped.frames),
+                cpu: cpu_before.usage_until(&cpu_after),
+                peak_rss_kib: stopped.peak_rss_kib,
+                other_cpu_percent: others_before.percent_until(&others_after, seconds),
+            },
+            stopped.latency,
+        ))
+    }
+
+    /// Latency of each timed subject at 64 bytes, at half its median saturation rate in each placement.
+    fn latency(
+        &self,
+        summaries: &[Summary],
+        subjects: &[Subject],
+        stop: &AtomicBool,
+        warnings: &mut Vec<String>,
+    ) -> Vec<Latency> {
+        let load = Load::Size(64);
+        let mut latency = Vec::new();
+        for &placement in &self.placements {
+            for &subject in subjects.iter().filter(|s| timed(**s)) {
+                if stop.load(Ordering::Relaxed) {
+                    return latency;
+                }
+                let Some(saturation) = summaries
+                    .iter()
+                    .find(|s| s.placement == placement && s.subject == subject && s.load == load)
+                    .map(|s| s.delivered_mpps.median * 1e6)
+                else {
+                    continue;
+                };
+                let rate = ((saturation / 2.0) as u64).max(1);
+                let send = Send {
+                    load,
+                    seconds: self.seconds,
+                    rate: Some(rate),
+                    stamp: true,
+                };
+                eprint!(
+                    "vmknet-bench: latency {placement} {subject} at {:.3} Mpps: ",
+                    rate as f64 / 1e6
+                );
+                match self.measure(subject, placement, &send) {
+                    Ok((_, Some(histogram))) if !histogram.is_empty() => {
+                        let l = latency_from_histogram(placement, subject, load, rate as f64, &histogram);
+                        eprintln!(
+                            "p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",
+                            l.p50_us, l.p99_us, l.p999_us
+                        );
+                        latency.push(l);
+                    }
+                    Ok(_) => {
+                        eprintln!("no stamped frame timed");
+                        warnings.push(format!("latency {placement} {subject}: no stamped frame was timed"));
+                    }
+                    Err(err) => {
+                        eprintln!("failed: {err}");
+                        warnings.push(format!("latency {placement} {subject}: {err}"));
+                    }
+                }
+            }
+        }
+        latency
+    }
 }
 
 /// Whether `subject`'s XDP program takes multi-buffer frames (vmknet's programs do; xdp-tools 1.3.1's and
@@ -357,65 +432,6 @@ fn multi_buffer(subject: Subject) -> bool {
 /// The subjects timed: those that read the stamps (the engine and bare rings, the socket path).
 fn timed(subject: Subject) -> bool {
     matches!(subject, Subject::Engine(_) | Subject::BareAfXdp(_) | Subject::KernelUdp)
-}
-
-/// Latency of each timed subject at 64 bytes, at half its median saturation rate in each placement.
-#[allow(clippy::too_many_arguments)]
-fn measure_latency(
-    plan: &Plan,
-    context: &SubjectContext,
-    generator: &Generator,
-    summaries: &[super::model::Summary],
-    subjects: &[Subject],
-    vmk: Destination,
-    kernel: Destination,
-    me: u32,
-    warnings: &mut Vec<String>,
-) -> Vec<Latency> {
-    let load = Load::Size(64);
-    let mut latency = Vec::new();
-    for &placement in &plan.placements {
-        for &subject in subjects.iter().filter(|s| timed(**s)) {
-            let Some(saturation) = summaries
-                .iter()
-                .find(|s| s.placement == placement && s.subject == subject && s.load == load)
-                .map(|s| s.delivered_mpps.median * 1e6)
-            else {
-                continue;
-            };
-            let rate = (saturation / 2.0) as u64;
-            let send = Send {
-                load,
-                seconds: plan.seconds,
-                rate: Some(rate.max(1)),
-                stamp: true,
-            };
-            let destination = if subject == Subject::KernelUdp { kernel } else { vmk };
-            eprint!(
-                "vmknet-bench: latency {placement} {subject} at {:.3} Mpps: ",
-                rate as f64 / 1e6
-            );
-            match measure(context, subject, placement, generator, &send, &destination, me) {
-                Ok((_, Some(histogram))) if !histogram.is_empty() => {
-                    let l = latency_from_histogram(placement, subject, load, rate as f64, &histogram);
-                    eprintln!(
-                        "p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",
-                        l.p50_us, l.p99_us, l.p999_us
-                    );
-                    latency.push(l);
-                }
-                Ok(_) => {
-                    eprintln!("no stamped frame timed");
-                    warnings.push(format!("latency {placement} {subject}: no stamped frame was timed"));
-                }
-                Err(err) => {
-                    eprintln!("failed: {err}");
-                    warnings.push(format!("latency {placement} {subject}: {err}"));
-                }
-            }
-        }
-    }
-    latency
 }
 
 #[cfg(test)]
