@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Args, Parser, Subcommand};
 use vmknet_bench::e2e::model::{Load, Placement};
-use vmknet_bench::e2e::output::write_report;
+use vmknet_bench::e2e::output::{render_again, write_report};
 use vmknet_bench::e2e::run::{Binaries, Plan, run};
 use vmknet_bench::e2e::serve::{ServeSpec, serve};
 use vmknet_bench::e2e::subject::{SUBJECTS, parse_subject};
@@ -25,6 +25,12 @@ struct Cli {
 enum Command {
     /// Measure every subject at every load in every placement, then write the report.
     Run(RunArgs),
+    /// Write the report in DIR again from its report.json (summaries and targets derived again).
+    Render {
+        /// The directory holding report.json.
+        #[arg(default_value = "bench/results")]
+        dir: PathBuf,
+    },
     /// Run one of vmknet's own subjects until SIGTERM (started by `run`; prints `ready`, then a JSON line).
     #[command(hide = true)]
     Serve(ServeArgs),
@@ -180,6 +186,18 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Render { dir } => match render_again(&dir) {
+            Ok(paths) => {
+                for path in paths {
+                    eprintln!("vmknet-bench: wrote {}", path.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("vmknet-bench: rendering {}: {err}", dir.display());
+                ExitCode::from(1)
+            }
+        },
         Command::Serve(args) => {
             let Some(stop) = stop_on_signals() else {
                 return ExitCode::from(2);

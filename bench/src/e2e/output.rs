@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use super::markdown::markdown;
 use super::model::BenchReport;
 use super::plot::{LATENCY_CDF_FILE, latency_cdf_svg, throughput_file, throughput_svg};
+use super::summary::summarise;
+use super::targets::check_targets;
 
 /// Writes `report` into `dir` (created when missing) and returns the paths written, JSON first.
 pub fn write_report(report: &BenchReport, dir: &Path) -> io::Result<Vec<PathBuf>> {
@@ -31,6 +33,27 @@ pub fn write_report(report: &BenchReport, dir: &Path) -> io::Result<Vec<PathBuf>
             Ok(path)
         })
         .collect()
+}
+
+/// Reads the `report.json` in `dir`, derives its summaries and targets again from its measurements (with
+/// this build's rules) and writes the report again: the Markdown and plots follow changes to the report's
+/// code without measuring again.
+///
+/// # Errors
+/// `report.json` is missing or not a report; writing failed.
+pub fn render_again(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let json = fs::read(dir.join("report.json"))?;
+    let mut report: BenchReport = serde_json::from_slice(&json)?;
+    report.summaries = summarise(&report.measurements);
+    report.targets = check_targets(
+        &report.summaries,
+        &report.latency,
+        report
+            .generator
+            .as_ref()
+            .ok_or_else(|| report.generator_missing.as_deref().unwrap_or("not run")),
+    );
+    write_report(&report, dir)
 }
 
 #[cfg(test)]
