@@ -7,7 +7,7 @@
 # report.md (the table the README shows), report.json and the SVG plots.
 #
 # Usage: sudo scripts/bench.sh [vmknet-bench run options, e.g. --reps 5 --seconds 3 --loads 64,mix]
-# About 20 minutes with the defaults (3 repetitions of 2 s, 6 loads, 8 subjects, 2 placements). Not part of
+# About 15 minutes with the defaults (3 repetitions of 2 s, 6 loads, 8 subjects, 2 placements). Not part of
 # the test suite, which runs a short bounded version (bench/tests/e2e.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
