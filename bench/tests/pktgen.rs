@@ -86,6 +86,25 @@ where
     (report, received, frames)
 }
 
+/// Sends `count` frames of `spec` by AF_PACKET on a topology of its own (`prefix`) and captures them.
+fn send_flows_by_af_packet(prefix: &str, spec: &UdpFlows, count: u64) -> (Report, GenCounters, Vec<Vec<u8>>) {
+    let spec = spec.clone();
+    send_and_capture(prefix, move |peer| {
+        let target = ifindex(peer)?;
+        let template = spec.template()?;
+        run(Method::AfPacket, &pace(count), &AtomicBool::new(false), |_| {
+            PacketTx::new(
+                target,
+                Frames::Flows {
+                    template: &template,
+                    config: spec.config(target),
+                },
+                32,
+            )
+        })
+    })
+}
+
 fn flows_v4() -> UdpFlows {
     UdpFlows {
         size: 128,
@@ -214,22 +233,8 @@ fn af_packet_fallback_sends_the_same_ipv6_flows() {
         dst_port: PortRange { first: 900, count: 1 },
         ..flows_v4()
     };
-    let sent_spec = spec.clone();
     let count = 2_000;
-    let (report, received, frames) = send_and_capture("pga", move |peer| {
-        let target = ifindex(peer)?;
-        let template = sent_spec.template()?;
-        run(Method::AfPacket, &pace(count), &AtomicBool::new(false), |_| {
-            PacketTx::new(
-                target,
-                Frames::Flows {
-                    template: &template,
-                    config: sent_spec.config(target),
-                },
-                32,
-            )
-        })
-    });
+    let (report, received, frames) = send_flows_by_af_packet("pga", &spec, count);
     assert_eq!(report.offered, count);
     assert_eq!(report.bytes, Some(count * (spec.size - FCS_LEN) as u64));
     assert_eq!(received.frames, count);
@@ -533,23 +538,9 @@ fn stamped_replay_and_af_packet_frames_carry_their_send_time() {
         timestamp: true,
         ..flows_v4()
     };
-    let sent_spec = spec.clone();
     let count = 2_000;
     let before = monotonic_ns();
-    let (report, received, frames) = send_and_capture("pgu", move |peer| {
-        let target = ifindex(peer)?;
-        let template = sent_spec.template()?;
-        run(Method::AfPacket, &pace(count), &AtomicBool::new(false), |_| {
-            PacketTx::new(
-                target,
-                Frames::Flows {
-                    template: &template,
-                    config: sent_spec.config(target),
-                },
-                32,
-            )
-        })
-    });
+    let (report, received, frames) = send_flows_by_af_packet("pgu", &spec, count);
     assert_eq!(
         (report.offered, received.frames, frames.len() as u64),
         (count, count, count)

@@ -23,7 +23,7 @@ use etherparse::PacketBuilder;
 use hdrhistogram::Histogram;
 use vmknet::model::HostModel;
 use vmknet::pipeline::{Pipeline, Verdict};
-use vmknet::runtime::{CpuList, Engine, EngineConfig, Processing, RunSummary, check_capabilities, monotonic_ns};
+use vmknet::runtime::{CpuList, Engine, EngineConfig, Processing, RunSummary, monotonic_ns};
 use vmknet::xdp::{AttachMode, Ceiling};
 use vmknet_common::XdpVerdict;
 use vmknet_common::stamp::{STAMP_LEN, payload_offset, stamp_bytes};
@@ -31,6 +31,8 @@ use vmknet_testbed::Topology;
 use vmknet_testbed::sender::send_frames;
 
 /// The UMEM of a one-queue engine with default sizes.
+mod support;
+
 const UMEM_BYTES: u64 = 4096 * 4096;
 const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x78];
 const STRANGER_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 2];
@@ -39,17 +41,6 @@ const VSAN_PORT: u16 = 12321;
 /// Frames sent per chunk, and the pause after each: far below what fills the 2048-slot rx ring.
 const CHUNK: usize = 100;
 const PAUSE: Duration = Duration::from_millis(2);
-
-/// Skips (returning false, with the reason printed) unless the process holds what the engine needs.
-fn privileged(test: &str) -> bool {
-    match check_capabilities(UMEM_BYTES) {
-        Ok(()) => true,
-        Err(err) => {
-            println!("skipping {test}: {err}");
-            false
-        }
-    }
-}
 
 /// A frame to send, and whether it is stamped when sent.
 #[derive(Clone)]
@@ -172,7 +163,10 @@ fn assert_plausible(latency: &Histogram<u64>) {
 
 #[test]
 fn processing_off_counts_every_frame_received_and_balances_the_umem() {
-    if !privileged("processing_off_counts_every_frame_received_and_balances_the_umem") {
+    if !support::privileged(
+        "processing_off_counts_every_frame_received_and_balances_the_umem",
+        UMEM_BYTES,
+    ) {
         return;
     }
     let model = HostModel::embedded_default();
@@ -198,7 +192,7 @@ fn processing_off_counts_every_frame_received_and_balances_the_umem() {
 
 #[test]
 fn latency_probe_times_exactly_the_delivered_stamped_frames() {
-    if !privileged("latency_probe_times_exactly_the_delivered_stamped_frames") {
+    if !support::privileged("latency_probe_times_exactly_the_delivered_stamped_frames", UMEM_BYTES) {
         return;
     }
     let model = HostModel::embedded_default();
@@ -235,7 +229,10 @@ fn latency_probe_times_exactly_the_delivered_stamped_frames() {
 
 #[test]
 fn ceiling_mode_discards_every_steered_frame_and_passes_the_rest() {
-    if !privileged("ceiling_mode_discards_every_steered_frame_and_passes_the_rest") {
+    if !support::privileged(
+        "ceiling_mode_discards_every_steered_frame_and_passes_the_rest",
+        UMEM_BYTES,
+    ) {
         return;
     }
     let model = HostModel::embedded_default();

@@ -39,7 +39,7 @@ use etherparse::PacketBuilder;
 use vmknet::model::HostModel;
 use vmknet::netstack::{PingOptions, PingSession};
 use vmknet::pipeline::{Pipeline, Service, Verdict};
-use vmknet::runtime::{CpuList, Engine, EngineConfig, Fate, LocalPort, NetstackCpu, check_capabilities, vlan_offload};
+use vmknet::runtime::{CpuList, Engine, EngineConfig, Fate, LocalPort, NetstackCpu, vlan_offload};
 use vmknet::stats::Report;
 use vmknet::xdp::AttachMode;
 use vmknet_common::XdpVerdict;
@@ -48,6 +48,8 @@ use vmknet_testbed::topology::run_command;
 use vmknet_testbed::{Topology, ping::ping, testbed_host_toml};
 
 /// The UMEMs of a two-queue engine with default sizes.
+mod support;
+
 const UMEM_BYTES: u64 = 2 * 4096 * 4096;
 const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x77];
 const STRANGER_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 1];
@@ -139,18 +141,6 @@ fn watch_workers() -> usize {
     watched
 }
 
-/// Skips (returning false, with the reason printed) unless the process holds what the engine needs, as the
-/// engine itself checks it.
-fn privileged(test: &str) -> bool {
-    match check_capabilities(UMEM_BYTES) {
-        Ok(()) => true,
-        Err(err) => {
-            println!("skipping {test}: {err}");
-            false
-        }
-    }
-}
-
 /// A TCP segment with `len` bytes of payload from a peer in `vmk`'s subnet to `vmk` on its VLAN, or to
 /// `dst_mac` instead of the vmk's MAC.
 fn tcp_to(model: &HostModel, vmk: &str, dst_mac: Option<[u8; 6]>, ports: (u16, u16), seq: u32, len: usize) -> Vec<u8> {
@@ -240,7 +230,7 @@ fn fast_path_with_a_dedicated_vmotion_worker_delivers_every_vmk_frame() {
 /// vmotion netstack has a worker of its own (on the second CPU), which serves its ring on both queues and
 /// returns the frames to the queue workers.
 fn fast_path_scenario(test: &str, tag: char, busy_poll: bool, dedicated: bool) {
-    if !privileged(test) {
+    if !support::privileged(test, UMEM_BYTES) {
         return;
     }
     let allowed = CpuList::allowed();
@@ -456,7 +446,7 @@ fn fast_path_answers_from_a_dedicated_netstack_worker() {
 /// The answering scenario of the module docs; with `dedicated`, the vmk's netstack (the default stack) has a
 /// worker of its own, whose frames and completed replies go back through the queue worker's fill ring.
 fn answers_scenario(test: &str, tag: char, dedicated: bool) {
-    if !privileged(test) {
+    if !support::privileged(test, UMEM_BYTES) {
         return;
     }
     let toml = format!("{}{UNTAGGED_VMK}", testbed_host_toml());
@@ -553,7 +543,7 @@ fn answers_scenario(test: &str, tag: char, dedicated: bool) {
 #[test]
 fn local_egress_resolves_across_queues_and_gets_replies() {
     let test = "local_egress_resolves_across_queues_and_gets_replies";
-    if !privileged(test) {
+    if !support::privileged(test, UMEM_BYTES) {
         return;
     }
     let allowed = CpuList::allowed();

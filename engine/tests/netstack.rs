@@ -32,7 +32,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use vmknet::model::{HostModel, Vmk};
-use vmknet::runtime::{Engine, EngineConfig, check_capabilities};
+use vmknet::runtime::{Engine, EngineConfig};
 use vmknet::stats::Report;
 use vmknet::xdp::AttachMode;
 use vmknet_common::XdpVerdict;
@@ -41,6 +41,8 @@ use vmknet_testbed::topology::run_command;
 use vmknet_testbed::{Peer, Topology, peers_for};
 
 /// The UMEM of a one-queue engine with default sizes.
+mod support;
+
 const UMEM_BYTES: u64 = 4096 * 4096;
 /// Payload of `ping -M do -s 8972`: a 9000-byte IPv4 packet.
 const JUMBO_PAYLOAD: usize = 8972;
@@ -91,17 +93,6 @@ fn probes_of(vmk: &Vmk) -> Vec<Probe> {
             .map(|v6| probe(v6.addr.into(), 56, false, true)),
     );
     probes
-}
-
-/// Skips (returning false, with the reason printed) unless the process holds what the engine needs.
-fn privileged(test: &str) -> bool {
-    match check_capabilities(UMEM_BYTES) {
-        Ok(()) => true,
-        Err(err) => {
-            println!("skipping {test}: {err}");
-            false
-        }
-    }
 }
 
 /// Runs `probes` one after the other in `peer`'s namespace, returning each with its outcome.
@@ -161,7 +152,7 @@ fn a_peer_on_an_untagged_port_pings_an_untagged_vmk_beside_the_vlans() {
 
 /// The scenario of the module docs on `model`, which has vmk1 on VLAN 20 and a vmk on VLAN 10.
 fn peers_ping_every_vmk(test: &str, prefix: &str, model: HostModel) {
-    if !privileged(test) {
+    if !support::privileged(test, UMEM_BYTES) {
         return;
     }
     let model = Arc::new(model);
