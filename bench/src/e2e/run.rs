@@ -267,6 +267,9 @@ impl Bench {
     /// the topology's namespace, where the traffic (and the Linux frames of the mix passed on) stays.
     fn new(plan: &Plan) -> Result<Self, String> {
         let topology = Topology::create("bench", 1).map_err(|err| err.to_string())?;
+        // The generator's end would send neighbour discovery of its own to the subjects.
+        let no_ipv6 = format!("net.ipv6.conf.{}.disable_ipv6=1", topology.host);
+        run_command("sysctl", &["-qw", &no_ipv6]).map_err(|err| err.to_string())?;
         let (netns, receiver) = (topology.netns.clone(), topology.peer.clone());
         let address = format!("{KERNEL_IP}/24");
         run_command("ip", &["-n", &netns, "addr", "add", &address, "dev", &receiver]).map_err(|err| err.to_string())?;
