@@ -59,6 +59,10 @@ pub const MAX_FRAME_LEN: usize = 64 * 1024;
 
 /// Default UMEM frames per queue.
 pub const DEFAULT_FRAME_COUNT: u32 = 4096;
+/// Fewest UMEM frames per queue: a quarter of them (at least one) is set aside for what the host sends.
+pub const MIN_FRAME_COUNT: u32 = 4;
+/// Most UMEM frames per queue: the kernel's limit on a ring.
+pub const MAX_FRAME_COUNT: u32 = 1 << 20;
 
 /// Descriptors in each netstack's rx ring.
 const RX_RING_SIZE: u32 = 2048;
@@ -127,8 +131,12 @@ impl XskConfig {
 /// An error creating the AF_XDP sockets of a queue.
 #[derive(Debug, thiserror::Error)]
 pub enum XskError {
-    /// The frame count is zero or its ring would exceed the kernel's limits.
-    #[error("invalid UMEM frame count {0}: use 1 to 2^20 frames per queue")]
+    /// The frame count is too small to keep frames for the host's own traffic, or its ring would exceed the
+    /// kernel's limits.
+    #[error(
+        "invalid UMEM frame count {0}: use {MIN_FRAME_COUNT} to 2^20 frames per queue (a quarter of the first \
+         queue's, up to 256, is kept for what the host sends: ARP, neighbour solicitations, vmkping)"
+    )]
     FrameCount(u32),
     /// The UMEM could not be registered.
     #[error(
@@ -223,7 +231,7 @@ pub fn open_queue(
     egress_frames: u32,
 ) -> Result<(FillRing, Vec<NetstackSocket>), XskError> {
     let frames = NonZeroU32::new(config.frame_count)
-        .filter(|n| n.get() <= 1 << 20 && egress_frames <= n.get() / 2)
+        .filter(|n| (MIN_FRAME_COUNT..=MAX_FRAME_COUNT).contains(&n.get()) && egress_frames <= n.get() / 2)
         .ok_or(XskError::FrameCount(config.frame_count))?;
     let ring_size = |n: u32| QueueSize::new(n).map_err(|_| XskError::FrameCount(config.frame_count));
     // Both UMEM rings hold every frame: recycling and completions can never find them full.
@@ -362,5 +370,27 @@ fn bind_hint(err: &(dyn std::error::Error + 'static), mode: BindMode) -> &'stati
         }
         Some(libc::EPERM) => "; run as root or grant CAP_NET_RAW and CAP_NET_ADMIN",
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_counts_outside_the_limits_are_refused_before_any_system_call() {
+        for frame_count in [0, 1, MIN_FRAME_COUNT - 1, MAX_FRAME_COUNT + 1] {
+            let config = XskConfig {
+                frame_count,
+                ..XskConfig::default()
+            };
+            match open_queue("vmknet-no-such-if", 0, 1, &config, 0) {
+                Err(err @ XskError::FrameCount(n)) => {
+                    assert_eq!(n, frame_count);
+                    assert!(err.to_string().contains("use 4 to 2^20 frames per queue"), "{err}");
+                }
+                other => panic!("{frame_count} frames: {:?}", other.map(|_| ())),
+            }
+        }
     }
 }
