@@ -100,10 +100,22 @@ fn a_short_run_measures_every_subject_and_writes_the_report() {
         let latency = report
             .latency
             .iter()
-            .find(|l| l.subject == subject && l.placement == Placement::Softirq)
+            .find(|l| l.subject == subject && l.placement == Placement::Softirq && l.load == Load::Size(64))
             .unwrap_or_else(|| panic!("latency of {subject}: {:?}", report.warnings));
         assert!(latency.samples > 0 && latency.p50_us > 0.0 && latency.p50_us <= latency.p99_us);
     }
+    let mix = report
+        .latency
+        .iter()
+        .find(|l| l.subject == Subject::Engine(Idle::Poll) && l.load == Load::Mix && l.placement == Placement::Softirq)
+        .unwrap_or_else(|| panic!("latency of the engine on the mix: {:?}", report.warnings));
+    assert!(mix.samples > 0, "the mix's stamped frames are timed");
+    assert!(
+        report
+            .latency
+            .iter()
+            .all(|l| !(l.subject == Subject::KernelUdp && l.load == Load::Mix))
+    );
     assert!(!report.targets.is_empty());
     for file in ["report.json", "report.md"] {
         assert!(out.join(file).is_file(), "{file}");

@@ -69,6 +69,8 @@ const KERNEL_UDP_PORT: u16 = 9999;
 /// The receiving end's own address for the kernel subject, and the sender's.
 const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const KERNEL_SRC_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+/// The loads latency is measured at.
+const LATENCY_LOADS: [Load; 2] = [Load::Size(64), Load::Mix];
 /// What a run stopped by a signal says.
 const INTERRUPTED: &str = "interrupted by a signal: stopped after the measurement under way";
 /// How long after the subject receives and before the generator sends (the placement settles).
@@ -369,7 +371,8 @@ impl Bench {
         ))
     }
 
-    /// Latency of each timed subject at 64 bytes, at half its median saturation rate in each placement.
+    /// Latency of each timed subject at 64 bytes and on the mix, sent at half its median delivered rate, in each
+    /// placement.
     fn latency(
         &self,
         summaries: &[Summary],
@@ -377,13 +380,16 @@ impl Bench {
         stop: &AtomicBool,
         warnings: &mut Vec<String>,
     ) -> Vec<Latency> {
-        let load = Load::Size(64);
         let mut latency = Vec::new();
         for &placement in &self.placements {
-            for &subject in subjects.iter().filter(|s| timed(**s)) {
+            for (load, subject) in LATENCY_LOADS
+                .into_iter()
+                .flat_map(|load| subjects.iter().filter(|s| timed(**s)).map(move |&s| (load, s)))
+            {
                 if stop.load(Ordering::Relaxed) {
                     return latency;
                 }
+                // Absent when the load was not measured or cannot go to this subject (the mix to the kernel).
                 let Some(saturation) = summaries
                     .iter()
                     .find(|s| s.placement == placement && s.subject == subject && s.load == load)
@@ -399,7 +405,7 @@ impl Bench {
                     stamp: true,
                 };
                 eprint!(
-                    "vmknet-bench: latency {placement} {subject} at {:.3} Mpps: ",
+                    "vmknet-bench: latency {placement} {load} {subject} at {:.3} Mpps: ",
                     rate as f64 / 1e6
                 );
                 match self.measure(subject, placement, &send) {
