@@ -86,6 +86,20 @@ where
     (report, received, frames)
 }
 
+/// Sends [`FRAMES`] live frames of `spec` on a topology of its own (`prefix`) and captures them; the report
+/// holds the frames the generator's program redirected.
+fn send_live_flows(prefix: &str, spec: &UdpFlows) -> (Report, GenCounters, Vec<Vec<u8>>) {
+    let spec = spec.clone();
+    send_and_capture(prefix, move |peer| {
+        let generator = Generator::flows(&spec, ifindex(peer)?)?;
+        let mut report = run(Method::XdpLive, &pace(FRAMES), &AtomicBool::new(false), |_| {
+            LiveTx::new(&generator, 64)
+        })?;
+        report.redirected = Some(generator.counters()?.frames);
+        Ok(report)
+    })
+}
+
 /// Sends `count` frames of `spec` by AF_PACKET on a topology of its own (`prefix`) and captures them.
 fn send_flows_by_af_packet(prefix: &str, spec: &UdpFlows, count: u64) -> (Report, GenCounters, Vec<Vec<u8>>) {
     let spec = spec.clone();
@@ -191,15 +205,7 @@ fn check_flow_frames(spec: &UdpFlows, frames: &[Vec<u8>]) -> BTreeMap<(IpAddr, I
 fn live_frames_arrive_exactly_with_their_size_vlan_and_flows() {
     require_root!("live_frames_arrive_exactly_with_their_size_vlan_and_flows");
     let spec = flows_v4();
-    let sent_spec = spec.clone();
-    let (report, received, frames) = send_and_capture("pgf", move |peer| {
-        let generator = Generator::flows(&sent_spec, ifindex(peer)?)?;
-        let mut report = run(Method::XdpLive, &pace(FRAMES), &AtomicBool::new(false), |_| {
-            LiveTx::new(&generator, 64)
-        })?;
-        report.redirected = Some(generator.counters()?.frames);
-        Ok(report)
-    });
+    let (report, received, frames) = send_live_flows("pgf", &spec);
     assert_eq!(report.offered, FRAMES);
     assert_eq!(
         report.redirected,
@@ -466,14 +472,8 @@ fn stamped_live_flows_arrive_with_their_send_time() {
         ..varied.clone()
     };
     for (prefix, spec) in [("pgs", varied), ("pg1", single)] {
-        let sent_spec = spec.clone();
         let before = monotonic_ns();
-        let (report, received, frames) = send_and_capture(prefix, move |peer| {
-            let generator = Generator::flows(&sent_spec, ifindex(peer)?)?;
-            run(Method::XdpLive, &pace(FRAMES), &AtomicBool::new(false), |_| {
-                LiveTx::new(&generator, 64)
-            })
-        });
+        let (report, received, frames) = send_live_flows(prefix, &spec);
         assert_eq!((report.offered, received.frames), (FRAMES, FRAMES), "{prefix}");
         assert_eq!(frames.len() as u64, FRAMES, "{prefix}: the capture got every frame");
         assert_eq!(check_flow_frames(&spec, &frames).len() as u64, spec.flows(), "{prefix}");

@@ -43,6 +43,7 @@ use vmknet::runtime::{CpuList, Engine, EngineConfig, Fate, LocalPort, NetstackCp
 use vmknet::stats::Report;
 use vmknet::xdp::AttachMode;
 use vmknet_common::XdpVerdict;
+use vmknet_testbed::UNTAGGED_VMK;
 use vmknet_testbed::sender::send_from_peer;
 use vmknet_testbed::topology::run_command;
 use vmknet_testbed::{Topology, ping::ping, testbed_host_toml};
@@ -419,20 +420,6 @@ fn fast_path_scenario(test: &str, tag: char, busy_poll: bool, dedicated: bool) {
     assert_eq!(xdp.frames(), n_sent as u64, "every frame sent is counted once");
 }
 
-/// The testbed host plus an untagged 9000-MTU vmk, which the switch side's Linux stack reaches without VLAN
-/// devices (this kernel has none).
-const UNTAGGED_VMK: &str = r#"
-[[vmk]]
-name = "vmk10"
-netstack = "defaultTcpipStack"
-portgroup = "untagged"
-mac = "00:50:56:6a:a0:10"
-vlan = 0
-mtu = 9000
-ipv4 = "10.100.100.11/24"
-ipv6 = ["fd00:100::11/64"]
-"#;
-
 #[test]
 fn fast_path_answers_arp_nd_and_pings_from_the_switch_side() {
     answers_scenario("fast_path_answers_arp_nd_and_pings_from_the_switch_side", 'r', false);
@@ -443,15 +430,10 @@ fn fast_path_answers_from_a_dedicated_netstack_worker() {
     answers_scenario("fast_path_answers_from_a_dedicated_netstack_worker", 's', true);
 }
 
-/// The answering scenario of the module docs; with `dedicated`, the vmk's netstack (the default stack) has a
-/// worker of its own, whose frames and completed replies go back through the queue worker's fill ring.
-fn answers_scenario(test: &str, tag: char, dedicated: bool) {
-    if !support::privileged(test, UMEM_BYTES) {
-        return;
-    }
-    let toml = format!("{}{UNTAGGED_VMK}", testbed_host_toml());
-    let model = Arc::new(HostModel::from_toml("<test host>", &toml).expect("the test host"));
-    let topology = Topology::create(&format!("fp{tag}"), 1).expect("create the veth pair");
+/// A veth pair with `queues` queues whose peer is a Linux host on the untagged vmk's subnets (10.100.100.50,
+/// fd00:100::50 without DAD).
+fn untagged_peer(prefix: &str, queues: u32) -> Topology {
+    let topology = Topology::create(prefix, queues).expect("create the veth pair");
     let ns = topology.netns.as_str();
     let peer = topology.peer.as_str();
     let ipv6_on = format!("net.ipv6.conf.{peer}.disable_ipv6=0");
@@ -462,6 +444,19 @@ fn answers_scenario(test: &str, tag: char, dedicated: bool) {
         &["-n", ns, "addr", "add", "fd00:100::50/64", "dev", peer, "nodad"],
     )
     .expect("IPv6 address");
+    topology
+}
+
+/// The answering scenario of the module docs; with `dedicated`, the vmk's netstack (the default stack) has a
+/// worker of its own, whose frames and completed replies go back through the queue worker's fill ring.
+fn answers_scenario(test: &str, tag: char, dedicated: bool) {
+    if !support::privileged(test, UMEM_BYTES) {
+        return;
+    }
+    let toml = format!("{}{UNTAGGED_VMK}", testbed_host_toml());
+    let model = Arc::new(HostModel::from_toml("<test host>", &toml).expect("the test host"));
+    let topology = untagged_peer(&format!("fp{tag}"), 1);
+    let (ns, peer) = (topology.netns.as_str(), topology.peer.as_str());
     let dedicated_cpu = CpuList::allowed().for_worker(1);
     let config = EngineConfig {
         queues: Some(1),
@@ -554,17 +549,8 @@ fn local_egress_resolves_across_queues_and_gets_replies() {
     let toml = format!("{}{UNTAGGED_VMK}", testbed_host_toml());
     let model = Arc::new(HostModel::from_toml("<test host>", &toml).expect("the test host"));
     let vmk = model.vmk_by_name("vmk10").expect("vmk10");
-    let topology = Topology::create("fpl", 2).expect("create the veth pair");
-    let ns = topology.netns.as_str();
-    let peer = topology.peer.as_str();
-    let ipv6_on = format!("net.ipv6.conf.{peer}.disable_ipv6=0");
-    run_command("ip", &["netns", "exec", ns, "sysctl", "-qw", &ipv6_on]).expect("IPv6 on the peer");
-    run_command("ip", &["-n", ns, "addr", "add", "10.100.100.50/24", "dev", peer]).expect("IPv4 address");
-    run_command(
-        "ip",
-        &["-n", ns, "addr", "add", "fd00:100::50/64", "dev", peer, "nodad"],
-    )
-    .expect("IPv6 address");
+    let topology = untagged_peer("fpl", 2);
+    let (ns, peer) = (topology.netns.as_str(), topology.peer.as_str());
     let swapped: CpuList = format!("{},{}", allowed.for_worker(1), allowed.for_worker(0))
         .parse()
         .expect("CPU list");

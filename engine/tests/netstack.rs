@@ -36,6 +36,7 @@ use vmknet::runtime::{Engine, EngineConfig};
 use vmknet::stats::Report;
 use vmknet::xdp::AttachMode;
 use vmknet_common::XdpVerdict;
+use vmknet_testbed::UNTAGGED_VMK;
 use vmknet_testbed::ping::ping;
 use vmknet_testbed::topology::run_command;
 use vmknet_testbed::{Peer, Topology, peers_for};
@@ -117,18 +118,6 @@ fn count(report: &Report, vmk: &str, cell: impl Fn(&str, Option<&str>, Option<&s
         .map(|c| c.packets)
         .sum()
 }
-
-/// An untagged 9000-MTU vmk beside the default host's, for the switch's untagged access port.
-const UNTAGGED_VMK: &str = r#"
-[[vmk]]
-name = "vmk10"
-portgroup = "untagged"
-mac = "00:50:56:6a:a0:10"
-vlan = 0
-mtu = 9000
-ipv4 = "10.100.100.11/24"
-ipv6 = ["fd00:100::11/64"]
-"#;
 
 #[test]
 fn peers_on_every_vlan_ping_the_default_hosts_vmks() {

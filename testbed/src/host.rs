@@ -21,6 +21,21 @@ ipv4 = "10.90.90.11/24"
 tags = ["VMotion"]
 "#;
 
+/// An untagged 9000-MTU vmk (vmk10, 10.100.100.11/24, fd00:100::11/64) to append to a host file: a Linux
+/// peer reaches it on a plain veth or the switch's untagged access port, without VLAN devices (which the
+/// project's kernels may lack).
+pub const UNTAGGED_VMK: &str = r#"
+[[vmk]]
+name = "vmk10"
+netstack = "defaultTcpipStack"
+portgroup = "untagged"
+mac = "00:50:56:6a:a0:10"
+vlan = 0
+mtu = 9000
+ipv4 = "10.100.100.11/24"
+ipv6 = ["fd00:100::11/64"]
+"#;
+
 /// The name diagnostics give the testbed host.
 pub const TESTBED_HOST_NAME: &str = "<testbed host>";
 

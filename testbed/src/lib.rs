@@ -46,7 +46,7 @@ pub mod topology;
 
 pub use bad::bad_cases;
 pub use capture::{read_capture, read_labels, read_pcap, write_capture};
-pub use host::{testbed_host, testbed_host_toml};
+pub use host::{UNTAGGED_VMK, testbed_host, testbed_host_toml};
 pub use label::{Label, LabelledFrame, Reason, Service, Verdict};
 pub use mix::vsphere_mix;
 pub use switch::{Peer, PeerSpec, peers_for};
